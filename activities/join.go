@@ -1,0 +1,162 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// FinishedJoin is an event id whose join is over: all three topics arrived, or its deadline passed.
+type FinishedJoin struct {
+	EventID string
+	// Status is schemas.JoinComplete or schemas.JoinIncomplete.
+	Status string
+	// Rows are the arrivals, at most one per topic, in topic order.
+	Rows       []schemas.JoinArrival
+	Duplicates int
+}
+
+// FinishJoinsRequest is one workflow's batch of finished events and of rows that came after
+// their event was final.
+type FinishJoinsRequest struct {
+	// Writer names the workflow run asking; see schemas.JoinedEvent.Writer.
+	Writer string
+	Events []FinishedJoin
+	Late   []schemas.JoinArrival
+}
+
+// FinishJoinsResult says which events another run had already finished: their rows were
+// recorded as late and no ack was sent for them.
+type FinishJoinsResult struct {
+	AlreadyFinal []string
+}
+
+// FinishJoins stores each finished event's rows (topicN in table dataN) and its joined row in
+// one transaction, as upserts, then sends one ack per event. An event that another workflow
+// run already finished is not written again: its rows become late records and it gets no
+// second ack. A retry of the same run writes the same rows and resends the same acks (keyed
+// by event id), so nothing is counted twice.
+func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (FinishJoinsResult, error) {
+	var res FinishJoinsResult
+	var acks []schemas.Ack
+	now := time.Now().UTC()
+	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		final, err := finishedBy(tx, req.Events)
+		if err != nil {
+			return err
+		}
+		rows := map[string][]schemas.DataRow{}
+		var joined []schemas.JoinedEvent
+		late := append([]schemas.JoinArrival(nil), req.Late...)
+		for _, ev := range req.Events {
+			if w, ok := final[ev.EventID]; ok && w != req.Writer {
+				res.AlreadyFinal = append(res.AlreadyFinal, ev.EventID)
+				late = append(late, ev.Rows...)
+				continue
+			}
+			j := schemas.JoinedEvent{EventID: ev.EventID, Status: ev.Status, Duplicates: ev.Duplicates, Writer: req.Writer, StoredAt: now}
+			var topics []string
+			for _, r := range ev.Rows {
+				table, ok := schemas.JoinTables[r.Topic]
+				if !ok {
+					return fmt.Errorf("event %s: row from unknown topic %q", ev.EventID, r.Topic)
+				}
+				rows[table] = append(rows[table], schemas.DataRow{EventID: r.EventID, CreatedAt: r.CreatedAt.UTC(), Fields: string(r.Fields), Partition: r.Partition, Offset: r.Offset})
+				topics = append(topics, r.Topic)
+				if j.FirstAt.IsZero() || r.CreatedAt.Before(j.FirstAt) {
+					j.FirstAt = r.CreatedAt.UTC()
+				}
+				if r.CreatedAt.After(j.LastAt) {
+					j.LastAt = r.CreatedAt.UTC()
+				}
+			}
+			j.Topics = strings.Join(topics, ",")
+			joined = append(joined, j)
+			ack := schemas.Ack{Version: schemas.RecordVersion, EventID: ev.EventID, Status: ev.Status, Duplicates: ev.Duplicates, Arrivals: make(map[string]time.Time, len(ev.Rows))}
+			for _, r := range ev.Rows {
+				ack.Arrivals[r.Topic] = r.CreatedAt
+			}
+			acks = append(acks, ack)
+		}
+		for _, table := range []string{"data1", "data2", "data3"} {
+			if len(rows[table]) == 0 {
+				continue
+			}
+			if err := tx.Table(table).Clauses(clause.OnConflict{UpdateAll: true}).CreateInBatches(rows[table], 200).Error; err != nil {
+				return fmt.Errorf("upsert %d rows into %s: %w", len(rows[table]), table, err)
+			}
+		}
+		if len(joined) > 0 {
+			if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).CreateInBatches(joined, 200).Error; err != nil {
+				return fmt.Errorf("upsert %d joined events: %w", len(joined), err)
+			}
+		}
+		if err := recordLate(tx, schemas.PipelineJoin, late, "duplicate: event already final", now); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("store %d finished joins: %w", len(req.Events), err)
+	}
+	// The ack is made once the joined event is durable, and its creation time is stamped
+	// just before it is sent: ack delay includes the database commit.
+	stamp := time.Now().UTC()
+	msgs := make([]*kafka.Message, 0, len(acks))
+	for _, ack := range acks {
+		ack.CreatedAt = stamp
+		b, err := json.Marshal(ack)
+		if err != nil {
+			return res, fmt.Errorf("encode ack %s: %w", ack.EventID, err)
+		}
+		msgs = append(msgs, kafkaio.Message(schemas.TopicAck, []byte(ack.EventID), b))
+	}
+	if err := a.Producer.Send(ctx, msgs...); err != nil {
+		return res, fmt.Errorf("send %d acks: %w", len(acks), err)
+	}
+	return res, nil
+}
+
+// finishedBy returns, for the events already stored, the run that stored them.
+func finishedBy(tx *gorm.DB, events []FinishedJoin) (map[string]string, error) {
+	final := make(map[string]string)
+	ids := make([]string, 0, len(events))
+	for _, ev := range events {
+		ids = append(ids, ev.EventID)
+	}
+	for start := 0; start < len(ids); start += 500 {
+		end := min(start+500, len(ids))
+		var found []schemas.JoinedEvent
+		if err := tx.Select("event_id", "writer").Where("event_id IN ?", ids[start:end]).Find(&found).Error; err != nil {
+			return nil, fmt.Errorf("look up finished events: %w", err)
+		}
+		for _, f := range found {
+			final[f.EventID] = f.Writer
+		}
+	}
+	return final, nil
+}
+
+// recordLate stores records that came after their key was final; a record recorded twice stays one row.
+func recordLate(tx *gorm.DB, pipeline string, rows []schemas.JoinArrival, reason string, at time.Time) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	late := make([]schemas.LateRecord, 0, len(rows))
+	for _, r := range rows {
+		late = append(late, schemas.LateRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Pipeline: pipeline, Key: r.EventID, Reason: reason, At: at})
+	}
+	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(late, 200).Error; err != nil {
+		return fmt.Errorf("record %d late rows: %w", len(late), err)
+	}
+	return nil
+}

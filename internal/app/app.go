@@ -1,0 +1,138 @@
+// Package app wires Tributary's parts together: it connects the clients a role needs, builds
+// the Temporal worker and the bridges, and runs the embedded stack for `starter dev`.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"gorm.io/gorm"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/internal/bridge"
+	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/db"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/workflows"
+)
+
+// Topics lists every topic Tributary creates: inputs, their dead-letter topics, outputs.
+func Topics() []string {
+	var ts []string
+	for _, t := range schemas.JoinTopics {
+		ts = append(ts, t, kafkaio.DLQTopic(t))
+	}
+	return append(ts, schemas.TopicAck)
+}
+
+// Deps are the connections shared by the worker and the bridge of one process.
+type Deps struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Temporal client.Client
+	DB       *gorm.DB
+	Producer *kafkaio.Producer
+}
+
+// Connect creates the topics, opens the database, starts a producer and dials Temporal,
+// retrying the dial until ctx ends (the server may still be starting).
+func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, error) {
+	d := &Deps{Config: cfg, Log: log}
+	if err := kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, cfg.Partitions, Topics()...); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.DB, err = db.Open(cfg.Database(), log); err != nil {
+		return nil, err
+	}
+	if d.Producer, err = kafkaio.NewProducer(cfg.KafkaBootstrap, log, nil); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if d.Temporal, err = DialTemporal(ctx, cfg, log); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// DialTemporal connects to the frontend, retrying with backoff until ctx ends.
+func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
+	wait := 100 * time.Millisecond
+	for {
+		c, err := client.DialContext(ctx, client.Options{
+			HostPort:  cfg.TemporalAddress,
+			Namespace: cfg.Namespace,
+			Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		})
+		if err == nil {
+			return c, nil
+		}
+		log.Info("waiting for Temporal", "address", cfg.TemporalAddress, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("dial Temporal at %s (set -temporal or %s): %w", cfg.TemporalAddress, config.EnvTemporal, errors.Join(err, ctx.Err()))
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// Close releases what Connect opened.
+func (d *Deps) Close() {
+	if d.Temporal != nil {
+		d.Temporal.Close()
+	}
+	if d.Producer != nil {
+		d.Producer.Close()
+	}
+	if d.DB != nil {
+		if sqlDB, err := d.DB.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	}
+}
+
+// Activities returns the activity struct the worker registers.
+func (d *Deps) Activities() *activities.Activities {
+	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log}
+}
+
+// Register adds every workflow and activity to a worker (or a replayer's registry).
+func Register(r worker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.JoinWorkflow, workflow.RegisterOptions{Name: "JoinWorkflow"})
+	r.RegisterWorkflowWithOptions(workflows.SimulateJoinWorkflow, workflow.RegisterOptions{Name: "SimulateJoinWorkflow"})
+	r.RegisterActivity(acts)
+}
+
+// NewWorker builds the Temporal worker of the task queue.
+func (d *Deps) NewWorker() worker.Worker {
+	w := worker.New(d.Temporal, workflows.TaskQueue, worker.Options{
+		MaxConcurrentWorkflowTaskExecutionSize:  64,
+		MaxConcurrentActivityExecutionSize:      64,
+		MaxConcurrentLocalActivityExecutionSize: 64,
+		MaxConcurrentWorkflowTaskPollers:        8,
+	})
+	Register(w, d.Activities())
+	return w
+}
+
+// NewJoinBridge builds the join pipeline's bridge; ready, if set, closes once it owns partitions.
+func (d *Deps) NewJoinBridge(ready chan struct{}) (*bridge.Bridge, error) {
+	p := &bridge.Join{Temporal: d.Temporal, DB: d.DB, Shards: d.Config.JoinShards, Deadline: d.Config.JoinDeadline}
+	return bridge.New(p, d.Producer, bridge.Options{
+		Bootstrap:   d.Config.KafkaBootstrap,
+		MaxBatch:    d.Config.MaxBatch,
+		Concurrency: d.Config.SignalConcurrency,
+		Log:         d.Log,
+		Ready:       ready,
+	})
+}

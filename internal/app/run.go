@@ -1,0 +1,119 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/embedded"
+)
+
+// Roles say what a process runs.
+type Roles struct {
+	Worker bool
+	Bridge bool
+}
+
+// Run runs the roles until ctx ends, then shuts them down: the bridge commits what it
+// stored, the worker finishes its tasks. ready is called once everything runs.
+func Run(ctx context.Context, d *Deps, roles Roles, ready func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	if roles.Worker {
+		w := d.NewWorker()
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+	}
+	bridgeReady := make(chan struct{})
+	if roles.Bridge {
+		b, err := d.NewJoinBridge(bridgeReady)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Run(ctx); err != nil {
+				errs <- fmt.Errorf("join bridge: %w", err)
+				cancel()
+			}
+		}()
+	} else {
+		close(bridgeReady)
+	}
+	select {
+	case <-bridgeReady:
+		if ready != nil {
+			ready()
+		}
+	case <-ctx.Done():
+	}
+	<-ctx.Done()
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// Stack is the embedded broker and Temporal server of `starter dev`.
+type Stack struct {
+	Broker   *embedded.Broker
+	Temporal *embedded.Temporal
+}
+
+// StartStack starts the embedded broker and Temporal server under the state directory,
+// printing a ready line with the address of each.
+func StartStack(cfg config.Config, log *slog.Logger, out io.Writer) (*Stack, error) {
+	port := func(addr, flagName string) (int, error) {
+		i := strings.LastIndex(addr, ":")
+		p, err := strconv.Atoi(addr[i+1:])
+		if err != nil || i < 0 {
+			return 0, fmt.Errorf("%s %q: want host:port", flagName, addr)
+		}
+		return p, nil
+	}
+	kport, err := port(cfg.KafkaBootstrap, "-kafka")
+	if err != nil {
+		return nil, err
+	}
+	tport, err := port(cfg.TemporalAddress, "-temporal")
+	if err != nil {
+		return nil, err
+	}
+	broker, err := embedded.StartBroker(embedded.BrokerOptions{Port: kport, DataDir: filepath.Join(cfg.StateDir, "kafka"), Partitions: cfg.Partitions})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "kafka     ready  %s (data in %s)\n", broker.Address, filepath.Join(cfg.StateDir, "kafka"))
+	tmp, err := embedded.StartTemporal(embedded.TemporalOptions{
+		DatabaseFile: filepath.Join(cfg.StateDir, "temporal.db"),
+		Port:         tport,
+		UIPort:       cfg.TemporalUIPort,
+		Namespaces:   []string{cfg.Namespace},
+		Logger:       log,
+	})
+	if err != nil {
+		broker.Close()
+		return nil, err
+	}
+	fmt.Fprintf(out, "temporal  ready  %s (namespace %s, data in %s)\n", tmp.Address, cfg.Namespace, filepath.Join(cfg.StateDir, "temporal.db"))
+	if tmp.UIAddress != "" {
+		fmt.Fprintf(out, "ui        ready  http://%s\n", tmp.UIAddress)
+	}
+	return &Stack{Broker: broker, Temporal: tmp}, nil
+}
+
+// Close stops Temporal, then the broker.
+func (s *Stack) Close() {
+	_ = s.Temporal.Stop()
+	s.Broker.Close()
+}

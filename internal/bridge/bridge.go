@@ -1,0 +1,277 @@
+// Package bridge moves records from Kafka into Temporal workflows. It is a consumer-group
+// member that polls a batch, validates each record (a bad one goes to its topic's
+// dead-letter topic with the reason), groups the rest by target workflow, sends one signal
+// per workflow per batch, and stores offsets only once every signal of the batch was
+// accepted. Offsets are committed on a timer, on revoke and on close, so a crash resends at
+// most the uncommitted batches, which the workflows recognise by offset.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+)
+
+// Routed is a valid record on its way to a workflow.
+type Routed struct {
+	WorkflowID string
+	Msg        *kafka.Message
+	// Value is the pipeline's decoded form of the record.
+	Value any
+}
+
+// Pipeline is what the bridge needs to know of one pipeline.
+type Pipeline interface {
+	// Name is used in the consumer group id and in logs.
+	Name() string
+	// Topics are the input topics.
+	Topics() []string
+	// Route validates a record and names its workflow; an error sends it to the dead-letter topic.
+	Route(m *kafka.Message) (Routed, error)
+	// Deliver hands one workflow its records of a batch, in offset order per partition. It
+	// returns only when the workflow durably accepted them, or with an error worth retrying.
+	Deliver(ctx context.Context, workflowID string, recs []Routed) error
+}
+
+// Options configure a Bridge.
+type Options struct {
+	Bootstrap string
+	// Group is the consumer group id; bridges of one pipeline share it.
+	Group string
+	// MaxBatch bounds the records of one poll batch, and so the bridge's memory.
+	MaxBatch int
+	// Concurrency bounds the deliveries in flight.
+	Concurrency int
+	// CommitInterval is how often stored offsets are committed.
+	CommitInterval time.Duration
+	Log            *slog.Logger
+	// Ready, if set, is closed once the first partitions are assigned.
+	Ready chan struct{}
+}
+
+// Stats count a bridge's work since it started.
+type Stats struct {
+	Records, DeadLettered, Signals, Batches, Retries atomic.Int64
+}
+
+// Bridge is one consumer-group member feeding one pipeline's workflows.
+type Bridge struct {
+	opts     Options
+	pipeline Pipeline
+	consumer *kafka.Consumer
+	dlq      *kafkaio.Producer
+	readyOne sync.Once
+	// Stats are safe to read while the bridge runs.
+	Stats Stats
+}
+
+// New connects a bridge; Run starts it.
+func New(p Pipeline, dlq *kafkaio.Producer, opts Options) (*Bridge, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 5000
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 32
+	}
+	if opts.CommitInterval <= 0 {
+		opts.CommitInterval = time.Second
+	}
+	if opts.Group == "" {
+		opts.Group = "tributary-" + p.Name()
+	}
+	conf := kafkaio.ConsumerConfig(opts.Bootstrap, opts.Group)
+	c, err := kafka.NewConsumer(&conf)
+	if err != nil {
+		return nil, fmt.Errorf("bridge %s: consumer: %w", p.Name(), err)
+	}
+	return &Bridge{opts: opts, pipeline: p, consumer: c, dlq: dlq}, nil
+}
+
+// Run consumes until ctx ends, then commits what was stored and leaves the group.
+func (b *Bridge) Run(ctx context.Context) error {
+	log := b.opts.Log.With("pipeline", b.pipeline.Name())
+	if err := b.consumer.SubscribeTopics(b.pipeline.Topics(), b.rebalance); err != nil {
+		return fmt.Errorf("bridge %s: subscribe %v: %w", b.pipeline.Name(), b.pipeline.Topics(), err)
+	}
+	defer func() {
+		b.commit(log)
+		if err := b.consumer.Close(); err != nil {
+			log.Warn("bridge close", "err", err)
+		}
+	}()
+	lastCommit := time.Now()
+	for ctx.Err() == nil {
+		batch, err := b.poll()
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			if err := b.process(ctx, batch); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		if time.Since(lastCommit) >= b.opts.CommitInterval {
+			b.commit(log)
+			lastCommit = time.Now()
+		}
+	}
+	return nil
+}
+
+// poll waits briefly for a first record, then takes what is already fetched, up to MaxBatch.
+func (b *Bridge) poll() ([]*kafka.Message, error) {
+	var batch []*kafka.Message
+	timeout := 50
+	for len(batch) < b.opts.MaxBatch {
+		ev := b.consumer.Poll(timeout)
+		if ev == nil {
+			break
+		}
+		timeout = 0
+		switch e := ev.(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				b.opts.Log.Warn("bridge fetch", "topic", *e.TopicPartition.Topic, "err", e.TopicPartition.Error)
+				continue
+			}
+			batch = append(batch, e)
+		case kafka.Error:
+			if e.IsFatal() {
+				return batch, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
+			}
+			b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
+		}
+	}
+	return batch, nil
+}
+
+// process routes a batch, dead-letters the bad records, delivers the rest, and stores offsets.
+func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
+	var dead []*kafka.Message
+	groups := map[string][]Routed{}
+	var order []string
+	for _, m := range batch {
+		r, err := b.pipeline.Route(m)
+		if err != nil {
+			dead = append(dead, kafkaio.DeadLetter(m, err.Error()))
+			continue
+		}
+		if _, ok := groups[r.WorkflowID]; !ok {
+			order = append(order, r.WorkflowID)
+		}
+		groups[r.WorkflowID] = append(groups[r.WorkflowID], r)
+	}
+	if err := b.retry(ctx, "dead-letter", func() error { return b.dlq.Send(ctx, dead...) }); err != nil {
+		return err
+	}
+	sem := make(chan struct{}, b.opts.Concurrency)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(order))
+	for _, id := range order {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(id string, recs []Routed) {
+			defer func() { <-sem; wg.Done() }()
+			if err := b.retry(ctx, "deliver "+id, func() error { return b.pipeline.Deliver(ctx, id, recs) }); err != nil {
+				errs <- err
+			}
+		}(id, groups[id])
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	b.Stats.Records.Add(int64(len(batch)))
+	b.Stats.DeadLettered.Add(int64(len(dead)))
+	b.Stats.Signals.Add(int64(len(order)))
+	b.Stats.Batches.Add(1)
+	if _, err := b.consumer.StoreOffsets(nextOffsets(batch)); err != nil {
+		return fmt.Errorf("bridge %s: store offsets: %w", b.pipeline.Name(), err)
+	}
+	return nil
+}
+
+// nextOffsets is, per partition of the batch, the offset after its last record.
+func nextOffsets(batch []*kafka.Message) []kafka.TopicPartition {
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	high := map[tp]kafka.Offset{}
+	var order []tp
+	for _, m := range batch {
+		k := tp{*m.TopicPartition.Topic, m.TopicPartition.Partition}
+		if cur, ok := high[k]; !ok {
+			order = append(order, k)
+			high[k] = m.TopicPartition.Offset
+		} else if m.TopicPartition.Offset > cur {
+			high[k] = m.TopicPartition.Offset
+		}
+	}
+	out := make([]kafka.TopicPartition, 0, len(order))
+	for _, k := range order {
+		out = append(out, kafka.TopicPartition{Topic: &k.topic, Partition: k.partition, Offset: high[k] + 1})
+	}
+	return out
+}
+
+// retry runs fn until it succeeds or ctx ends, backing off up to five seconds. A record is
+// never skipped: the bridge waits for Temporal (or the broker) to come back.
+func (b *Bridge) retry(ctx context.Context, what string, fn func() error) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.Stats.Retries.Add(1)
+		b.opts.Log.Warn("bridge retry", "what", what, "err", err, "wait", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// rebalance commits stored offsets before partitions are taken away, so the next owner
+// starts right after what this bridge delivered. librdkafka then applies the change itself.
+func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		b.opts.Log.Info("bridge assigned", "pipeline", b.pipeline.Name(), "partitions", len(e.Partitions))
+		if b.opts.Ready != nil && len(e.Partitions) > 0 {
+			b.readyOne.Do(func() { close(b.opts.Ready) })
+		}
+	case kafka.RevokedPartitions:
+		b.opts.Log.Info("bridge revoked", "pipeline", b.pipeline.Name(), "partitions", len(e.Partitions))
+		b.commit(b.opts.Log)
+	}
+	return nil
+}
+
+func (b *Bridge) commit(log *slog.Logger) {
+	if _, err := b.consumer.Commit(); err != nil {
+		var ke kafka.Error
+		if errors.As(err, &ke) && ke.Code() == kafka.ErrNoOffset {
+			return
+		}
+		log.Warn("bridge commit", "err", err)
+	}
+}

@@ -1,0 +1,110 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/workflows"
+)
+
+// MaxArrivalsPerSignal keeps a signal's payload well under Temporal's size limits; a larger
+// group is sent as several signals, in order.
+const MaxArrivalsPerSignal = 500
+
+// Join routes join rows to their JoinWorkflow: one per event id, or one of Shards shards.
+type Join struct {
+	Temporal client.Client
+	// DB records rows that reach a per-event workflow after it closed.
+	DB       *gorm.DB
+	Shards   int
+	Deadline time.Duration
+}
+
+// Name implements Pipeline.
+func (j *Join) Name() string { return schemas.PipelineJoin }
+
+// Topics implements Pipeline.
+func (j *Join) Topics() []string { return schemas.JoinTopics }
+
+// WorkflowID names the workflow that joins an event id.
+func (j *Join) WorkflowID(eventID string) string {
+	if j.Shards <= 0 {
+		return workflows.JoinEventIDPrefix + eventID
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(eventID))
+	return workflows.JoinShardIDPrefix + strconv.Itoa(int(h.Sum32()%uint32(j.Shards)))
+}
+
+// Route implements Pipeline.
+func (j *Join) Route(m *kafka.Message) (Routed, error) {
+	row, err := schemas.DecodeJoinRow(m.Key, m.Value)
+	if err != nil {
+		return Routed{}, err
+	}
+	a := schemas.JoinArrival{
+		EventID: row.EventID, Topic: *m.TopicPartition.Topic, Partition: m.TopicPartition.Partition,
+		Offset: int64(m.TopicPartition.Offset), CreatedAt: row.CreatedAt, Fields: row.Fields,
+	}
+	return Routed{WorkflowID: j.WorkflowID(row.EventID), Msg: m, Value: a}, nil
+}
+
+// Deliver implements Pipeline with SignalWithStart. A per-event workflow rejects its id once
+// closed, so a row for a finished event is recognised here and recorded as late, not acked.
+func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
+	arrivals := make([]schemas.JoinArrival, len(recs))
+	for i, r := range recs {
+		arrivals[i] = r.Value.(schemas.JoinArrival)
+	}
+	opts := client.StartWorkflowOptions{
+		ID:                       workflowID,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}
+	params := workflows.JoinParams{Deadline: j.Deadline}
+	if j.Shards > 0 {
+		// A shard is meant to run forever; if one was ended, a new run takes over.
+		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+		params = workflows.JoinParams{Sharded: true, Deadline: j.Deadline, RecentDone: 5000}
+	}
+	for start := 0; start < len(arrivals); start += MaxArrivalsPerSignal {
+		chunk := arrivals[start:min(start+MaxArrivalsPerSignal, len(arrivals))]
+		_, err := j.Temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalJoinArrivals,
+			schemas.JoinSignal{Arrivals: chunk}, opts, workflows.JoinWorkflow, params)
+		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+			if err := j.recordLate(ctx, arrivals[start:]); err != nil {
+				return err
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("signal %s: %w", workflowID, err)
+		}
+	}
+	return nil
+}
+
+func (j *Join) recordLate(ctx context.Context, arrivals []schemas.JoinArrival) error {
+	late := make([]schemas.LateRecord, len(arrivals))
+	now := time.Now().UTC()
+	for i, a := range arrivals {
+		late[i] = schemas.LateRecord{Topic: a.Topic, Partition: a.Partition, Offset: a.Offset, Pipeline: schemas.PipelineJoin, Key: a.EventID, Reason: "duplicate: event already final", At: now}
+	}
+	err := j.DB.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(late, 200).Error
+	if err != nil {
+		return fmt.Errorf("record %d late join rows: %w", len(late), err)
+	}
+	return nil
+}

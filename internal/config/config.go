@@ -1,0 +1,145 @@
+// Package config holds the settings every Tributary program shares, read from
+// flags first and the environment second, with defaults that run the embedded stack.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Environment variable names. Flags of the same meaning win over them.
+const (
+	EnvStateDir   = "TRIBUTARY_STATE_DIR"
+	EnvKafka      = "KAFKA_BOOTSTRAP_SERVERS"
+	EnvTemporal   = "TEMPORAL_ADDRESS"
+	EnvNamespace  = "TEMPORAL_NAMESPACE"
+	EnvDatabase   = "DATABASE_URL"
+	EnvPartitions = "TRIBUTARY_PARTITIONS"
+	EnvJoinShards = "TRIBUTARY_JOIN_SHARDS"
+	EnvHTTP       = "TRIBUTARY_HTTP_ADDRESS"
+)
+
+// Config is the shared configuration of the starter, the worker and the bridge.
+type Config struct {
+	// StateDir holds the embedded broker's data, the Temporal SQLite file and the results database.
+	StateDir string
+	// KafkaBootstrap is a comma-separated broker list.
+	KafkaBootstrap string
+	// TemporalAddress is the frontend's host:port.
+	TemporalAddress string
+	// Namespace is the Temporal namespace every workflow runs in.
+	Namespace string
+	// DatabaseURL is a SQLite file path (optionally prefixed sqlite://) or a postgres:// URL.
+	// Empty means tributary.db in StateDir.
+	DatabaseURL string
+	// TemporalUIPort is where the embedded server serves the Temporal web UI.
+	TemporalUIPort int
+	// Partitions is the partition count of topics Tributary creates.
+	Partitions int
+	// JoinShards selects the join mode: 0 runs one workflow per event id,
+	// N > 0 spreads event ids over N long-running shard workflows.
+	JoinShards int
+	// JoinDeadline is how long an event id waits for its missing topics before it is stored incomplete.
+	JoinDeadline time.Duration
+	// HTTPAddress is where the API and dashboard listen; empty disables them.
+	HTTPAddress string
+	// SignalConcurrency bounds the signals one bridge has in flight.
+	SignalConcurrency int
+	// MaxBatch bounds the records one bridge poll batch holds.
+	MaxBatch int
+}
+
+// Default returns the configuration of the embedded stack on loopback.
+func Default() Config {
+	return Config{
+		StateDir:          ".tributary",
+		KafkaBootstrap:    "127.0.0.1:9092",
+		TemporalAddress:   "127.0.0.1:7233",
+		Namespace:         "default",
+		TemporalUIPort:    8233,
+		Partitions:        4,
+		JoinDeadline:      30 * time.Second,
+		HTTPAddress:       "127.0.0.1:8080",
+		SignalConcurrency: 32,
+		MaxBatch:          5000,
+	}
+}
+
+// FromEnv returns Default overlaid with whatever the environment sets.
+func FromEnv() (Config, error) {
+	c := Default()
+	str := func(name string, dst *string) {
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			*dst = v
+		}
+	}
+	str(EnvStateDir, &c.StateDir)
+	str(EnvKafka, &c.KafkaBootstrap)
+	str(EnvTemporal, &c.TemporalAddress)
+	str(EnvNamespace, &c.Namespace)
+	str(EnvDatabase, &c.DatabaseURL)
+	str(EnvHTTP, &c.HTTPAddress)
+	for name, dst := range map[string]*int{EnvPartitions: &c.Partitions, EnvJoinShards: &c.JoinShards} {
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return c, fmt.Errorf("%s=%q: want a whole number", name, v)
+			}
+			*dst = n
+		}
+	}
+	return c, nil
+}
+
+// RegisterFlags binds the configuration to a flag set; the current values are the defaults shown.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for broker data, Temporal and results databases (env "+EnvStateDir+")")
+	fs.StringVar(&c.KafkaBootstrap, "kafka", c.KafkaBootstrap, "Kafka bootstrap servers (env "+EnvKafka+")")
+	fs.StringVar(&c.TemporalAddress, "temporal", c.TemporalAddress, "Temporal frontend host:port (env "+EnvTemporal+")")
+	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "Temporal namespace (env "+EnvNamespace+")")
+	fs.StringVar(&c.DatabaseURL, "database", c.DatabaseURL, "results database: SQLite path or postgres:// URL; empty is tributary.db in the state dir (env "+EnvDatabase+")")
+	fs.IntVar(&c.TemporalUIPort, "ui-port", c.TemporalUIPort, "port of the embedded Temporal web UI")
+	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of each topic Tributary creates (env "+EnvPartitions+")")
+	fs.IntVar(&c.JoinShards, "join-shards", c.JoinShards, "0: one join workflow per event id; N: event ids hashed over N shard workflows (env "+EnvJoinShards+")")
+	fs.DurationVar(&c.JoinDeadline, "join-deadline", c.JoinDeadline, "how long an event id waits for its missing topics")
+	fs.StringVar(&c.HTTPAddress, "http", c.HTTPAddress, "API and dashboard listen address; empty disables (env "+EnvHTTP+")")
+	fs.IntVar(&c.SignalConcurrency, "signal-concurrency", c.SignalConcurrency, "signals one bridge keeps in flight")
+	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "records one bridge poll batch holds")
+}
+
+// Database returns the results database URL, defaulting to a file in the state directory.
+func (c Config) Database() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return filepath.Join(c.StateDir, "tributary.db")
+}
+
+// Validate reports settings that cannot work, saying which flag to change.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("-partitions must be at least 1, got %d", c.Partitions))
+	}
+	if c.JoinShards < 0 {
+		errs = append(errs, fmt.Errorf("-join-shards must be 0 or more, got %d", c.JoinShards))
+	}
+	if c.JoinDeadline <= 0 {
+		errs = append(errs, fmt.Errorf("-join-deadline must be positive, got %s", c.JoinDeadline))
+	}
+	if c.SignalConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("-signal-concurrency must be at least 1, got %d", c.SignalConcurrency))
+	}
+	if c.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("-max-batch must be at least 1, got %d", c.MaxBatch))
+	}
+	if c.Namespace == "" {
+		errs = append(errs, errors.New("-namespace must not be empty"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,70 @@
+// Package db opens Tributary's results database: SQLite by default, PostgreSQL by URL.
+package db
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// Open connects to url (a postgres:// URL, or a SQLite file path with an optional sqlite://
+// prefix) and migrates the schema.
+func Open(url string, log *slog.Logger) (*gorm.DB, error) {
+	var dialector gorm.Dialector
+	sqliteFile := ""
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		dialector = postgres.Open(url)
+	default:
+		sqliteFile = strings.TrimPrefix(url, "sqlite://")
+		if err := os.MkdirAll(filepath.Dir(sqliteFile), 0o755); err != nil {
+			return nil, fmt.Errorf("create directory for %s: %w", sqliteFile, err)
+		}
+		// WAL lets readers (the API, the starter's reports) run beside the writer; an
+		// immediate transaction lock and a busy timeout queue writers instead of failing them.
+		dialector = sqlite.Open("file:" + sqliteFile + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on")
+	}
+	g, err := gorm.Open(dialector, &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", url, err)
+	}
+	if sqliteFile != "" {
+		sqlDB, err := g.DB()
+		if err != nil {
+			return nil, err
+		}
+		sqlDB.SetMaxOpenConns(4)
+	}
+	if err := Migrate(g); err != nil {
+		return nil, err
+	}
+	log.Debug("database ready", "url", url)
+	return g, nil
+}
+
+// Migrate creates or updates every table.
+func Migrate(g *gorm.DB) error {
+	if err := g.AutoMigrate(schemas.Models()...); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, table := range schemas.JoinTables {
+		if err := g.Table(table).AutoMigrate(&schemas.DataRow{}); err != nil {
+			return fmt.Errorf("migrate %s: %w", table, err)
+		}
+	}
+	return nil
+}

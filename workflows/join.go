@@ -1,0 +1,346 @@
+package workflows
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// JoinParams configure a JoinWorkflow. One code path serves both modes: per event id
+// (Sharded false; the run ends with its event) and sharded (a long-running workflow that
+// tracks many event ids and continues as new to bound its history).
+type JoinParams struct {
+	Sharded bool
+	// Deadline is how long an event id waits, from its first row, for the other topics.
+	Deadline time.Duration
+	// RecentDone is how many finished event ids a shard remembers to recognise a late
+	// duplicate at once; older ones are recognised by the database when they finish again.
+	RecentDone int
+	// MaxHistory makes a shard continue as new after this many history events, even before
+	// the server suggests it. 0 means only when suggested.
+	MaxHistory int
+	// State is carried over continue-as-new.
+	State *JoinState
+}
+
+// JoinState is everything a JoinWorkflow knows; it is small and serialisable.
+type JoinState struct {
+	// Pending holds event ids still waiting for a topic.
+	Pending map[string]*PendingJoin
+	// Queue lists pending ids in order of first arrival, which is also deadline order.
+	Queue []string
+	// Applied maps "topic/partition" to the highest offset applied: a redelivered record
+	// at or below it is ignored.
+	Applied map[string]int64
+	// Done lists the most recently finished ids (sharded mode), oldest first.
+	Done  []string
+	Stats JoinStats
+}
+
+// PendingJoin is one event id's arrivals so far.
+type PendingJoin struct {
+	Rows       map[string]schemas.JoinArrival
+	Deadline   time.Time
+	Duplicates int
+}
+
+// JoinStats count what a JoinWorkflow (or shard, across its runs) has seen.
+type JoinStats struct {
+	Arrivals    int64 // rows applied
+	Redelivered int64 // records at or below the applied offset, ignored
+	Duplicates  int64 // second rows for a topic before the event finished
+	Late        int64 // rows for an event already finished
+	Complete    int64
+	Incomplete  int64
+}
+
+// JoinStatus answers QueryStatus.
+type JoinStatus struct {
+	Pending int
+	// Topics of the pending event, in per-event mode.
+	Topics []string
+	Stats  JoinStats
+}
+
+// JoinResult is a per-event JoinWorkflow's outcome.
+type JoinResult struct {
+	Status     string
+	Duplicates int
+}
+
+// finishOptions run the store-and-ack step as a local activity: fewer history events and
+// lower latency than a regular activity; retried until it succeeds.
+var finishOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    100 * time.Millisecond,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Second,
+	},
+}
+
+// JoinWorkflow joins rows of the three join topics by event id. When an id has a row from
+// every topic, or its deadline passes first, one local activity stores its rows and joined
+// event and emits its ack.
+func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
+	j := newJoiner(ctx, p)
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, j.status); err != nil {
+		return JoinResult{}, fmt.Errorf("register query: %w", err)
+	}
+	signals := workflow.GetSignalChannel(ctx, SignalJoinArrivals)
+	timer := deadlineTimer{}
+	for {
+		timer.arm(ctx, j.nextDeadline())
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+			var s schemas.JoinSignal
+			c.Receive(ctx, &s)
+			j.apply(ctx, s)
+		})
+		if timer.future != nil {
+			sel.AddFuture(timer.future, func(workflow.Future) { timer.fired() })
+		}
+		sel.Select(ctx)
+		if err := j.drainAndFinish(ctx, signals); err != nil {
+			return JoinResult{}, err
+		}
+		if !p.Sharded && j.result != nil {
+			return *j.result, nil
+		}
+		if p.Sharded && j.shouldContinueAsNew(ctx) {
+			if err := j.drainAndFinish(ctx, signals); err != nil {
+				return JoinResult{}, err
+			}
+			p.State = j.state
+			return JoinResult{}, workflow.NewContinueAsNewError(ctx, JoinWorkflow, p)
+		}
+	}
+}
+
+type joiner struct {
+	p      JoinParams
+	state  *JoinState
+	writer string
+	// ready are ids that got all topics since the last finish, in order.
+	ready []string
+	late  []schemas.JoinArrival
+	// done is state.Done as a set.
+	done   map[string]bool
+	result *JoinResult
+}
+
+func newJoiner(ctx workflow.Context, p JoinParams) *joiner {
+	s := p.State
+	if s == nil {
+		s = &JoinState{}
+	}
+	if s.Pending == nil {
+		s.Pending = map[string]*PendingJoin{}
+	}
+	if s.Applied == nil {
+		s.Applied = map[string]int64{}
+	}
+	info := workflow.GetInfo(ctx)
+	j := &joiner{p: p, state: s, writer: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID, done: map[string]bool{}}
+	for _, id := range s.Done {
+		j.done[id] = true
+	}
+	return j
+}
+
+func (j *joiner) status() (JoinStatus, error) {
+	st := JoinStatus{Pending: len(j.state.Pending), Stats: j.state.Stats}
+	if !j.p.Sharded {
+		for _, id := range j.state.Queue {
+			if pj := j.state.Pending[id]; pj != nil {
+				for _, t := range schemas.JoinTopics {
+					if _, ok := pj.Rows[t]; ok {
+						st.Topics = append(st.Topics, t)
+					}
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+// apply takes one signal's arrivals: redeliveries are dropped by offset, rows for finished
+// ids become late, repeated topics count as duplicates, and complete ids become ready.
+func (j *joiner) apply(ctx workflow.Context, s schemas.JoinSignal) {
+	s0 := j.state
+	for _, a := range s.Arrivals {
+		tp := a.Topic + "/" + strconv.Itoa(int(a.Partition))
+		if w, seen := s0.Applied[tp]; seen && a.Offset <= w {
+			s0.Stats.Redelivered++
+			continue
+		}
+		s0.Applied[tp] = a.Offset
+		s0.Stats.Arrivals++
+		if j.done[a.EventID] || (!j.p.Sharded && j.result != nil) {
+			s0.Stats.Late++
+			j.late = append(j.late, a)
+			continue
+		}
+		pj := s0.Pending[a.EventID]
+		if pj == nil {
+			pj = &PendingJoin{Rows: map[string]schemas.JoinArrival{}, Deadline: workflow.Now(ctx).Add(j.p.Deadline)}
+			s0.Pending[a.EventID] = pj
+			s0.Queue = append(s0.Queue, a.EventID)
+		}
+		if _, dup := pj.Rows[a.Topic]; dup {
+			pj.Duplicates++
+			s0.Stats.Duplicates++
+			continue
+		}
+		pj.Rows[a.Topic] = a
+		if len(pj.Rows) == len(schemas.JoinTopics) {
+			j.ready = append(j.ready, a.EventID)
+		}
+	}
+}
+
+// nextDeadline is the earliest deadline of a pending id, or zero when none is pending.
+func (j *joiner) nextDeadline() time.Time {
+	q := j.state.Queue
+	for len(q) > 0 && j.state.Pending[q[0]] == nil {
+		q = q[1:]
+	}
+	j.state.Queue = q
+	if len(q) == 0 {
+		return time.Time{}
+	}
+	return j.state.Pending[q[0]].Deadline
+}
+
+// drainAndFinish applies every signal already delivered, then stores and acks whatever is
+// ready or past its deadline, and repeats until no signal is waiting: no signal is left
+// unread when the run ends.
+func (j *joiner) drainAndFinish(ctx workflow.Context, signals workflow.ReceiveChannel) error {
+	for {
+		var s schemas.JoinSignal
+		for signals.ReceiveAsync(&s) {
+			j.apply(ctx, s)
+			s = schemas.JoinSignal{}
+		}
+		req := j.collect(workflow.Now(ctx))
+		if len(req.Events) == 0 && len(req.Late) == 0 {
+			return nil
+		}
+		if err := j.finish(ctx, req); err != nil {
+			return err
+		}
+	}
+}
+
+// collect takes the ready ids and those past their deadline out of Pending.
+func (j *joiner) collect(now time.Time) activities.FinishJoinsRequest {
+	req := activities.FinishJoinsRequest{Writer: j.writer, Late: j.late}
+	j.late = nil
+	take := func(id, status string) {
+		pj := j.state.Pending[id]
+		if pj == nil {
+			return
+		}
+		ev := activities.FinishedJoin{EventID: id, Status: status, Duplicates: pj.Duplicates}
+		for _, t := range schemas.JoinTopics {
+			if r, ok := pj.Rows[t]; ok {
+				ev.Rows = append(ev.Rows, r)
+			}
+		}
+		req.Events = append(req.Events, ev)
+		delete(j.state.Pending, id)
+	}
+	for _, id := range j.ready {
+		take(id, schemas.JoinComplete)
+	}
+	j.ready = nil
+	for _, id := range j.state.Queue {
+		pj := j.state.Pending[id]
+		if pj == nil {
+			continue
+		}
+		if pj.Deadline.After(now) {
+			break
+		}
+		take(id, schemas.JoinIncomplete)
+	}
+	return req
+}
+
+func (j *joiner) finish(ctx workflow.Context, req activities.FinishJoinsRequest) error {
+	var a *activities.Activities
+	var res activities.FinishJoinsResult
+	lctx := workflow.WithLocalActivityOptions(ctx, finishOptions)
+	if err := workflow.ExecuteLocalActivity(lctx, a.FinishJoins, req).Get(ctx, &res); err != nil {
+		return fmt.Errorf("finish %d joins: %w", len(req.Events), err)
+	}
+	already := map[string]bool{}
+	for _, id := range res.AlreadyFinal {
+		already[id] = true
+	}
+	for _, ev := range req.Events {
+		switch {
+		case already[ev.EventID]:
+			j.state.Stats.Late += int64(len(ev.Rows))
+		case ev.Status == schemas.JoinComplete:
+			j.state.Stats.Complete++
+		default:
+			j.state.Stats.Incomplete++
+		}
+		j.remember(ev.EventID)
+		if !j.p.Sharded {
+			j.result = &JoinResult{Status: ev.Status, Duplicates: ev.Duplicates}
+		}
+	}
+	return nil
+}
+
+// remember keeps a finished id in the bounded recent set of a shard.
+func (j *joiner) remember(id string) {
+	if !j.p.Sharded || j.p.RecentDone <= 0 {
+		j.done[id] = true
+		return
+	}
+	j.state.Done = append(j.state.Done, id)
+	j.done[id] = true
+	for len(j.state.Done) > j.p.RecentDone {
+		delete(j.done, j.state.Done[0])
+		j.state.Done = j.state.Done[1:]
+	}
+}
+
+func (j *joiner) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || (j.p.MaxHistory > 0 && info.GetCurrentHistoryLength() >= j.p.MaxHistory)
+}
+
+// deadlineTimer keeps one timer for the earliest pending deadline. Deadlines only grow as
+// ids arrive, so the timer is rarely replaced, and a signal does not cost a timer.
+type deadlineTimer struct {
+	future workflow.Future
+	at     time.Time
+	cancel workflow.CancelFunc
+}
+
+func (t *deadlineTimer) arm(ctx workflow.Context, at time.Time) {
+	if at.IsZero() || (t.future != nil && !at.Before(t.at)) {
+		return
+	}
+	if t.cancel != nil {
+		t.cancel()
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	d := at.Sub(workflow.Now(ctx))
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	t.future, t.at, t.cancel = workflow.NewTimer(tctx, d), at, cancel
+}
+
+func (t *deadlineTimer) fired() { t.future, t.cancel = nil, nil }

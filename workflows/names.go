@@ -1,0 +1,22 @@
+package workflows
+
+// Temporal names: the task queue, workflow types, signals, queries and id prefixes.
+// Mains, the bridge and tests take them from here.
+const (
+	// TaskQueue is where every Tributary workflow and activity runs.
+	TaskQueue = "tributary"
+
+	// SignalJoinArrivals carries a batch of join rows to a JoinWorkflow.
+	SignalJoinArrivals = "join-arrivals"
+	// QueryStatus answers a JoinWorkflow's JoinStatus.
+	QueryStatus = "status"
+	// QueryProgress answers a simulation's progress.
+	QueryProgress = "progress"
+
+	// JoinEventIDPrefix + event id is the workflow id of a per-event join.
+	JoinEventIDPrefix = "join/"
+	// JoinShardIDPrefix + shard number is the workflow id of a join shard.
+	JoinShardIDPrefix = "join-shard/"
+	// SimulationIDPrefix + pipeline + "/" + run id is the workflow id of a simulation.
+	SimulationIDPrefix = "simulate/"
+)
