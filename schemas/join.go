@@ -58,7 +58,6 @@ func DecodeJoinRow(key, value []byte) (JoinRow, error) {
 	return r, nil
 }
 
-
 // Join outcomes.
 const (
 	JoinComplete   = "complete"

@@ -29,8 +29,8 @@ func DLQTopic(topic string) string { return topic + ".dlq" }
 // Apache Kafka 3.7+ (the embedded one among them) answer it with errors.
 func baseConfig(bootstrap string) kafka.ConfigMap {
 	return kafka.ConfigMap{
-		"bootstrap.servers":    bootstrap,
-		"enable.metrics.push":  false,
+		"bootstrap.servers":                  bootstrap,
+		"enable.metrics.push":                false,
 		"topic.metadata.refresh.interval.ms": 10000,
 	}
 }
