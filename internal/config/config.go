@@ -21,7 +21,6 @@ const (
 	EnvDatabase   = "DATABASE_URL"
 	EnvPartitions = "TRIBUTARY_PARTITIONS"
 	EnvJoinShards = "TRIBUTARY_JOIN_SHARDS"
-	EnvHTTP       = "TRIBUTARY_HTTP_ADDRESS"
 )
 
 // Config is the shared configuration of the starter, the worker and the bridge.
@@ -46,8 +45,6 @@ type Config struct {
 	JoinShards int
 	// JoinDeadline is how long an event id waits for its missing topics before it is stored incomplete.
 	JoinDeadline time.Duration
-	// HTTPAddress is where the API and dashboard listen; empty disables them.
-	HTTPAddress string
 	// SignalConcurrency bounds the signals one bridge has in flight.
 	SignalConcurrency int
 	// MaxBatch bounds the records one bridge poll batch holds.
@@ -64,7 +61,6 @@ func Default() Config {
 		TemporalUIPort:    8233,
 		Partitions:        4,
 		JoinDeadline:      30 * time.Second,
-		HTTPAddress:       "127.0.0.1:8080",
 		SignalConcurrency: 32,
 		MaxBatch:          5000,
 	}
@@ -83,7 +79,6 @@ func FromEnv() (Config, error) {
 	str(EnvTemporal, &c.TemporalAddress)
 	str(EnvNamespace, &c.Namespace)
 	str(EnvDatabase, &c.DatabaseURL)
-	str(EnvHTTP, &c.HTTPAddress)
 	for name, dst := range map[string]*int{EnvPartitions: &c.Partitions, EnvJoinShards: &c.JoinShards} {
 		if v, ok := os.LookupEnv(name); ok && v != "" {
 			n, err := strconv.Atoi(v)
@@ -107,7 +102,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of each topic Tributary creates (env "+EnvPartitions+")")
 	fs.IntVar(&c.JoinShards, "join-shards", c.JoinShards, "0: one join workflow per event id; N: event ids hashed over N shard workflows (env "+EnvJoinShards+")")
 	fs.DurationVar(&c.JoinDeadline, "join-deadline", c.JoinDeadline, "how long an event id waits for its missing topics")
-	fs.StringVar(&c.HTTPAddress, "http", c.HTTPAddress, "API and dashboard listen address; empty disables (env "+EnvHTTP+")")
 	fs.IntVar(&c.SignalConcurrency, "signal-concurrency", c.SignalConcurrency, "signals one bridge keeps in flight")
 	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "records one bridge poll batch holds")
 }

@@ -53,6 +53,14 @@ func bucketOf(d time.Duration) int {
 	return int(math.Log(us)/math.Log(bucketGrowth)) + 1
 }
 
+// BucketUpper is the largest duration bucket k holds.
+func BucketUpper(k int) time.Duration {
+	if k == 0 {
+		return time.Microsecond
+	}
+	return time.Duration(math.Pow(bucketGrowth, float64(k)) * float64(time.Microsecond))
+}
+
 // Add records one duration; negative ones (clock skew across hosts) count as zero.
 func (h *Histogram) Add(d time.Duration) {
 	d = max(d, 0)
@@ -82,10 +90,7 @@ func (h Histogram) Quantile(q float64) time.Duration {
 	for _, k := range keys {
 		seen += h.Buckets[k]
 		if seen >= max(rank, 1) {
-			if k == 0 {
-				return time.Microsecond
-			}
-			return min(time.Duration(math.Pow(bucketGrowth, float64(k))*float64(time.Microsecond)), h.Max)
+			return min(BucketUpper(k), h.Max)
 		}
 	}
 	return h.Max

@@ -60,7 +60,6 @@ func Config(t testing.TB) config.Config {
 	cfg.KafkaBootstrap = "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	cfg.TemporalAddress = "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	cfg.TemporalUIPort = 0
-	cfg.HTTPAddress = ""
 	return cfg
 }
 

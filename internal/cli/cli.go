@@ -1,0 +1,66 @@
+// Package cli is the starter command: it brings up the embedded stack, launches
+// simulations with a progress bar, and prints their reports.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// Main runs the starter with its arguments and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "dev":
+		err = dev(ctx, rest, stdout, log)
+	case "demo":
+		err = demo(ctx, rest, stdout, log)
+	case "simulate":
+		err = simulate(ctx, rest, stdout, log)
+	case "samples":
+		err = samples(rest, stdout)
+	case "bench":
+		err = bench(ctx, rest, stdout, log)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "starter: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "starter %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, strings.TrimLeft(`
+starter: run Tributary's embedded stack and its simulations.
+
+  starter demo                 start the embedded stack, run a join simulation, print its report,
+                               and keep the stack up for the Temporal UI until Ctrl-C
+  starter dev                  start the embedded stack (Kafka-protocol broker, Temporal + UI,
+                               worker, bridge) until Ctrl-C
+  starter simulate join        send join rows to a running stack and report acks and delays
+  starter samples join -out D  write sample input files shaped like sim_file1..3
+  starter bench join           measure the join on a fresh embedded stack
+
+Run "starter COMMAND -h" for a command's flags.
+`, "\n"))
+}

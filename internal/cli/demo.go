@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/tributary-dev/tributary/internal/app"
+)
+
+// demo starts the embedded stack, runs one join simulation with the default flags, prints
+// its report, and keeps the stack up (for the Temporal UI) until Ctrl-C, or exits with -exit.
+func demo(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	fs, cfg, err := configFlags("demo")
+	if err != nil {
+		return err
+	}
+	var jf joinFlags
+	jf.register(fs)
+	exit := fs.Bool("exit", false, "stop the stack once the report is printed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := jf.validate(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var simErr error
+	err = runStack(ctx, *cfg, out, log, func(ctx context.Context, d *app.Deps) {
+		_, simErr = runJoinSimulation(ctx, d.Temporal, jf.params(cfg.JoinDeadline), out)
+		if simErr != nil || *exit {
+			cancel()
+			return
+		}
+		fmt.Fprintln(out, "\nThe stack stays up: open the Temporal UI above, or run `starter simulate join` in another terminal. Ctrl-C stops it.")
+	})
+	if simErr != nil {
+		return simErr
+	}
+	return err
+}

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
+)
+
+func configFlags(name string) (*flag.FlagSet, *config.Config, error) {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return nil, nil, err
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	return fs, &cfg, nil
+}
+
+// dev runs the embedded stack with a worker and a bridge until ctx ends.
+func dev(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	fs, cfg, err := configFlags("dev")
+	if err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return runStack(ctx, *cfg, out, log, nil)
+}
+
+// runStack starts everything, calls then (if set) once the bridge owns partitions, and
+// runs until ctx ends.
+func runStack(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger, then func(ctx context.Context, d *app.Deps)) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	stack, err := app.StartStack(cfg, log, out)
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	deps, err := app.Connect(cctx, cfg, log)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	mode := "one workflow per event id"
+	if cfg.JoinShards > 0 {
+		mode = fmt.Sprintf("%d shard workflows", cfg.JoinShards)
+	}
+	return app.Run(ctx, deps, app.Roles{Worker: true, Bridge: true}, func() {
+		fmt.Fprintf(out, "worker    ready  task queue tributary\n")
+		fmt.Fprintf(out, "bridge    ready  join (%s), results in %s\n", mode, cfg.Database())
+		fmt.Fprintln(out, "Press Ctrl-C to stop.")
+		if then != nil {
+			go then(ctx, deps)
+		}
+	})
+}
