@@ -58,5 +58,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer deps.Close()
-	return app.Run(ctx, deps, roles, func() { log.Info("running", "role", *role, "kafka", cfg.KafkaBootstrap, "temporal", cfg.TemporalAddress) })
+	return app.Run(ctx, deps, roles, func() {
+		log.Info("running", "role", *role, "kafka", cfg.KafkaBootstrap, "temporal", cfg.TemporalAddress)
+	})
 }

@@ -1,0 +1,264 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// finishRecorder stands in for the database and broker behind FinishJoins: it keeps what
+// each call asked for, and answers like the real activity about events already final.
+type finishRecorder struct {
+	mu       sync.Mutex
+	calls    []activities.FinishJoinsRequest
+	finalBy  map[string]string
+	failOnce bool
+}
+
+func (f *finishRecorder) finish(_ context.Context, req activities.FinishJoinsRequest) (activities.FinishJoinsResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failOnce {
+		f.failOnce = false
+		return activities.FinishJoinsResult{}, errors.New("database is locked")
+	}
+	if f.finalBy == nil {
+		f.finalBy = map[string]string{}
+	}
+	f.calls = append(f.calls, req)
+	var res activities.FinishJoinsResult
+	for _, ev := range req.Events {
+		if w, ok := f.finalBy[ev.EventID]; ok && w != req.Writer {
+			res.AlreadyFinal = append(res.AlreadyFinal, ev.EventID)
+			continue
+		}
+		f.finalBy[ev.EventID] = req.Writer
+	}
+	return res, nil
+}
+
+func (f *finishRecorder) events() []activities.FinishedJoin {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []activities.FinishedJoin
+	for _, c := range f.calls {
+		out = append(out, c.Events...)
+	}
+	return out
+}
+
+func (f *finishRecorder) late() []schemas.JoinArrival {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []schemas.JoinArrival
+	for _, c := range f.calls {
+		out = append(out, c.Late...)
+	}
+	return out
+}
+
+func newJoinEnv(t *testing.T, rec *finishRecorder) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	var a *activities.Activities
+	env.RegisterActivity(a)
+	env.OnActivity(a.FinishJoins, mock.Anything, mock.Anything).Return(rec.finish)
+	return env
+}
+
+func arrival(id, topic string, offset int64) schemas.JoinArrival {
+	return schemas.JoinArrival{EventID: id, Topic: topic, Partition: 0, Offset: offset,
+		CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, int(offset), time.UTC), Fields: json.RawMessage(`{"feature1":1}`)}
+}
+
+func signalAt(env *testsuite.TestWorkflowEnvironment, after time.Duration, arrivals ...schemas.JoinArrival) {
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalJoinArrivals, schemas.JoinSignal{Arrivals: arrivals})
+	}, after)
+}
+
+func perEvent() JoinParams { return JoinParams{Deadline: 30 * time.Second} }
+
+func TestJoinAllThreeArrive(t *testing.T) {
+	rec := &finishRecorder{}
+	env := newJoinEnv(t, rec)
+	signalAt(env, time.Second, arrival("e1", schemas.TopicJoin1, 10), arrival("e1", schemas.TopicJoin2, 20))
+	signalAt(env, 2*time.Second, arrival("e1", schemas.TopicJoin3, 30))
+	env.ExecuteWorkflow(JoinWorkflow, perEvent())
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res JoinResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, JoinResult{Status: schemas.JoinComplete}, res)
+	evs := rec.events()
+	require.Len(t, evs, 1)
+	require.Equal(t, "e1", evs[0].EventID)
+	require.Len(t, evs[0].Rows, 3)
+	for i, r := range evs[0].Rows {
+		require.Equal(t, schemas.JoinTopics[i], r.Topic, "rows are stored in topic order")
+	}
+}
+
+func TestJoinOutOfOrder(t *testing.T) {
+	rec := &finishRecorder{}
+	env := newJoinEnv(t, rec)
+	signalAt(env, time.Second, arrival("e1", schemas.TopicJoin3, 5))
+	signalAt(env, 2*time.Second, arrival("e1", schemas.TopicJoin1, 1))
+	signalAt(env, 3*time.Second, arrival("e1", schemas.TopicJoin2, 9))
+	env.ExecuteWorkflow(JoinWorkflow, perEvent())
+	var res JoinResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, schemas.JoinComplete, res.Status)
+	require.Equal(t, []string{"topic1", "topic2", "topic3"}, topicsOf(rec.events()[0]))
+}
+
+func TestJoinDuplicateArrival(t *testing.T) {
+	rec := &finishRecorder{}
+	env := newJoinEnv(t, rec)
+	// A second row for topic1 (a new record, new offset) is a duplicate; the same record
+	// signalled again (same offset, as after a bridge crash) is a redelivery.
+	signalAt(env, time.Second, arrival("e1", schemas.TopicJoin1, 1), arrival("e1", schemas.TopicJoin1, 2))
+	signalAt(env, 2*time.Second, arrival("e1", schemas.TopicJoin1, 2), arrival("e1", schemas.TopicJoin2, 3))
+	var status JoinStatus
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&status))
+	}, 3*time.Second)
+	signalAt(env, 4*time.Second, arrival("e1", schemas.TopicJoin3, 4))
+	env.ExecuteWorkflow(JoinWorkflow, perEvent())
+	var res JoinResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, JoinResult{Status: schemas.JoinComplete, Duplicates: 1}, res)
+	require.Equal(t, []string{"topic1", "topic2"}, status.Topics)
+	require.Equal(t, int64(1), status.Stats.Redelivered)
+	require.Equal(t, int64(1), status.Stats.Duplicates)
+	require.Equal(t, int64(1), rec.events()[0].Rows[0].Offset, "the first row of a topic is the one kept")
+}
+
+func TestJoinDeadline(t *testing.T) {
+	rec := &finishRecorder{}
+	env := newJoinEnv(t, rec)
+	signalAt(env, time.Second, arrival("e1", schemas.TopicJoin1, 1), arrival("e1", schemas.TopicJoin3, 2))
+	start := env.Now()
+	env.ExecuteWorkflow(JoinWorkflow, perEvent())
+	var res JoinResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, schemas.JoinIncomplete, res.Status)
+	elapsed := env.Now().Sub(start)
+	require.GreaterOrEqual(t, elapsed, 31*time.Second, "waits the deadline from the first row")
+	require.Less(t, elapsed, 33*time.Second)
+	require.Equal(t, []string{"topic1", "topic3"}, topicsOf(rec.events()[0]))
+}
+
+func TestJoinRetriesTheFinishStep(t *testing.T) {
+	rec := &finishRecorder{failOnce: true}
+	env := newJoinEnv(t, rec)
+	signalAt(env, time.Second, arrival("e1", "topic1", 1), arrival("e1", "topic2", 1), arrival("e1", "topic3", 1))
+	env.ExecuteWorkflow(JoinWorkflow, perEvent())
+	require.NoError(t, env.GetWorkflowError())
+	require.Len(t, rec.events(), 1, "the failed attempt stored nothing, the retry stored the event once")
+}
+
+func TestJoinShardAcrossContinueAsNew(t *testing.T) {
+	rec := &finishRecorder{}
+	params := JoinParams{Sharded: true, Deadline: 10 * time.Second, RecentDone: 100, MaxHistory: 40}
+	env := newJoinEnv(t, rec)
+	// Ten complete events, one row at a time, then one event that never gets topic2.
+	off := int64(0)
+	at := time.Second
+	for i := range 10 {
+		id := "s" + string(rune('a'+i))
+		for _, topic := range schemas.JoinTopics {
+			off++
+			signalAt(env, at, arrival(id, topic, off))
+			at += 100 * time.Millisecond
+		}
+	}
+	signalAt(env, at, arrival("half", schemas.TopicJoin1, 1000), arrival("half", schemas.TopicJoin3, 1001))
+	// The test environment keeps no history length of its own: say it grew past the limit
+	// once every signal was sent.
+	env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(params.MaxHistory) }, at+time.Second)
+	env.ExecuteWorkflow(JoinWorkflow, params)
+	err := env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, err, &can, "a shard with a long history continues as new")
+	var next JoinParams
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.NotNil(t, next.State)
+	firstRun := len(rec.events())
+	require.Positive(t, firstRun)
+
+	// The next run carries the pending ids, the applied offsets and the recent ids.
+	env2 := newJoinEnv(t, rec)
+	next.MaxHistory = 0
+	// A redelivery of everything (offsets already applied) changes nothing; a late
+	// duplicate of a finished id is recognised; the pending ones complete.
+	var replay []schemas.JoinArrival
+	for o := int64(1); o <= off; o++ {
+		replay = append(replay, arrival("ignored", schemas.JoinTopics[(o-1)%3], o))
+	}
+	signalAt(env2, time.Second, replay...)
+	signalAt(env2, 2*time.Second, arrival("sa", schemas.TopicJoin2, 2000))
+	signalAt(env2, 3*time.Second, arrival("half", schemas.TopicJoin2, 2001))
+	env2.RegisterDelayedCallback(func() {
+		v, err := env2.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		var st JoinStatus
+		require.NoError(t, v.Get(&st))
+		require.Equal(t, 0, st.Pending)
+		require.Equal(t, int64(11), st.Stats.Complete)
+		require.Equal(t, int64(off), st.Stats.Redelivered)
+		require.Equal(t, int64(1), st.Stats.Late)
+		env2.CancelWorkflow()
+	}, time.Minute)
+	env2.ExecuteWorkflow(JoinWorkflow, next)
+	evs := rec.events()
+	require.Len(t, evs, 11, "every event finished exactly once across both runs")
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		require.False(t, seen[ev.EventID], "event %s finished twice", ev.EventID)
+		seen[ev.EventID] = true
+		require.Equal(t, schemas.JoinComplete, ev.Status)
+	}
+	require.Len(t, rec.late(), 1)
+	require.Equal(t, "sa", rec.late()[0].EventID)
+}
+
+func TestJoinShardDeadlines(t *testing.T) {
+	rec := &finishRecorder{}
+	env := newJoinEnv(t, rec)
+	signalAt(env, time.Second, arrival("a", "topic1", 1))
+	signalAt(env, 5*time.Second, arrival("b", "topic1", 2))
+	env.RegisterDelayedCallback(func() {
+		require.Len(t, rec.events(), 1, "a expired at 11s, b not yet")
+	}, 12*time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.Len(t, rec.events(), 2)
+		env.CancelWorkflow()
+	}, 16*time.Second)
+	env.ExecuteWorkflow(JoinWorkflow, JoinParams{Sharded: true, Deadline: 10 * time.Second})
+	evs := rec.events()
+	require.Equal(t, []string{"a", "b"}, []string{evs[0].EventID, evs[1].EventID})
+	require.Equal(t, schemas.JoinIncomplete, evs[1].Status)
+}
+
+func topicsOf(ev activities.FinishedJoin) []string {
+	var ts []string
+	for _, r := range ev.Rows {
+		ts = append(ts, r.Topic)
+	}
+	return ts
+}
