@@ -20,6 +20,9 @@ import (
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 )
 
+// GroupID is the consumer group shared by the bridges of a pipeline.
+func GroupID(pipeline string) string { return "tributary-" + pipeline }
+
 // Routed is a valid record on its way to a workflow.
 type Routed struct {
 	WorkflowID string
@@ -85,7 +88,7 @@ func New(p Pipeline, dlq *kafkaio.Producer, opts Options) (*Bridge, error) {
 		opts.CommitInterval = time.Second
 	}
 	if opts.Group == "" {
-		opts.Group = "tributary-" + p.Name()
+		opts.Group = GroupID(p.Name())
 	}
 	conf := kafkaio.ConsumerConfig(opts.Bootstrap, opts.Group)
 	c, err := kafka.NewConsumer(&conf)

@@ -1,0 +1,275 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/bridge"
+	"github.com/tributary-dev/tributary/internal/joinsim"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/testenv"
+	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/workflows"
+)
+
+// TestJoinEndToEnd sends 2,000 events with missing, repeated and malformed rows through the
+// real broker and Temporal server, in both modes, and checks that the ack topic, read by a
+// consumer of its own, and the database agree exactly with what was sent. Then it rewinds
+// the bridge's committed offsets to the start and shows the redelivery changes nothing.
+func TestJoinEndToEnd(t *testing.T) {
+	for _, shards := range []int{0, 4} {
+		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+			cfg := testenv.Config(t)
+			cfg.JoinShards = shards
+			cfg.JoinDeadline = 3 * time.Second
+			env := testenv.Start(t, cfg)
+			plan := joinsim.Plan{RunID: fmt.Sprintf("e2e%d", shards), Events: 2000, Seed: 42,
+				MissingFraction: 0.05, DuplicateFraction: 0.03, MalformedFraction: 0.01, NAFraction: 0.05}
+			exp := plan.Expected()
+
+			res := runSimulation(t, env, plan)
+			if res.Report.Acked != exp.Complete || res.Report.Incomplete != exp.Incomplete ||
+				res.Report.DeadLettered != exp.Malformed || res.Report.AckRecords != plan.Events {
+				t.Fatalf("report %+v, want %+v and %d ack records", res.Report, exp, plan.Events)
+			}
+			if got := res.Duplicates(); got != int64(exp.Duplicates) {
+				t.Errorf("duplicates recognised %d, want %d", got, exp.Duplicates)
+			}
+			acks := readAcks(t, cfg.KafkaBootstrap, plan.RunID)
+			checkAcks(t, plan, acks)
+			checkDatabase(t, env, plan)
+
+			// Rewind: the bridge stops, its group goes back to offset 0 on every input
+			// partition, and it starts again. Every record is delivered a second time.
+			env.StopRoles(t)
+			rewind(t, cfg.KafkaBootstrap)
+			env.RunRoles(t, app.Roles{Worker: true, Bridge: true})
+			waitCaughtUp(t, cfg.KafkaBootstrap)
+			waitRedeliveryRecognised(t, env, shards, plan)
+			checkAcks(t, plan, readAcks(t, cfg.KafkaBootstrap, plan.RunID))
+			checkDatabase(t, env, plan)
+		})
+	}
+}
+
+func runSimulation(t *testing.T, env *testenv.Env, plan joinsim.Plan) workflows.SimulationProgress {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	run, err := env.Deps.Temporal.ExecuteWorkflow(ctx,
+		client.StartWorkflowOptions{ID: workflows.SimulationIDPrefix + "join/" + plan.RunID, TaskQueue: workflows.TaskQueue},
+		workflows.SimulateJoinWorkflow,
+		workflows.SimulateJoinParams{Sim: activities.JoinSimulation{Plan: plan}, Concurrency: 2, ResultTimeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.SimulationProgress
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// readAcks reads the whole ack topic with a consumer of its own and returns every ack of the run.
+func readAcks(t *testing.T, bootstrap, runID string) []schemas.Ack {
+	t.Helper()
+	from := joinsim.Offsets{}
+	end, err := joinsim.EndOffsets(bootstrap, []string{schemas.TopicAck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from[schemas.TopicAck] = make([]int64, len(end[schemas.TopicAck]))
+	conf := kafkaio.ConsumerConfig(bootstrap, "test-ack-reader")
+	c, err := kafka.NewConsumer(&conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var parts []kafka.TopicPartition
+	topic := schemas.TopicAck
+	for p := range end[topic] {
+		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: int32(p), Offset: kafka.OffsetBeginning})
+	}
+	if err := c.Assign(parts); err != nil {
+		t.Fatal(err)
+	}
+	var acks []schemas.Ack
+	next := make([]int64, len(end[topic]))
+	deadline := time.Now().Add(time.Minute)
+	for caughtUp(next, end[topic]) == false {
+		if time.Now().After(deadline) {
+			t.Fatalf("ack topic not read to its end %v after a minute, at %v", end[topic], next)
+		}
+		m, err := c.ReadMessage(100 * time.Millisecond)
+		if err != nil {
+			continue
+		}
+		next[m.TopicPartition.Partition] = int64(m.TopicPartition.Offset) + 1
+		var a schemas.Ack
+		if err := json.Unmarshal(m.Value, &a); err != nil {
+			t.Fatalf("ack %s: %v", m.TopicPartition, err)
+		}
+		if string(m.Key) != a.EventID {
+			t.Errorf("ack key %q, event id %q", m.Key, a.EventID)
+		}
+		if len(a.EventID) > len(runID) && a.EventID[:len(runID)+1] == runID+"-" {
+			acks = append(acks, a)
+		}
+	}
+	return acks
+}
+
+func caughtUp(next, end []int64) bool {
+	for i := range end {
+		if next[i] < end[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkAcks: every event acked exactly once, with the status its rows call for.
+func checkAcks(t *testing.T, plan joinsim.Plan, acks []schemas.Ack) {
+	t.Helper()
+	byID := map[string]schemas.Ack{}
+	for _, a := range acks {
+		if _, twice := byID[a.EventID]; twice {
+			t.Errorf("event %s acked twice", a.EventID)
+		}
+		byID[a.EventID] = a
+	}
+	for n := range plan.Events {
+		ev := plan.Generate(n)
+		a, ok := byID[ev.ID]
+		if !ok {
+			t.Errorf("event %s has no ack", ev.ID)
+			continue
+		}
+		want := schemas.JoinIncomplete
+		if ev.Complete() {
+			want = schemas.JoinComplete
+		}
+		if a.Status != want || len(a.Arrivals) != len(ev.Rows) || a.Duplicates != len(ev.Duplicated) {
+			t.Errorf("event %s: ack %+v, want status %s with %d arrivals and %d duplicates", ev.ID, a, want, len(ev.Rows), len(ev.Duplicated))
+		}
+	}
+	if len(byID) != plan.Events {
+		t.Errorf("%d acked ids, want %d", len(byID), plan.Events)
+	}
+}
+
+// checkDatabase: one joined row per event with the right status, and each topic's rows in its table.
+func checkDatabase(t *testing.T, env *testenv.Env, plan joinsim.Plan) {
+	t.Helper()
+	var joined []schemas.JoinedEvent
+	if err := env.Deps.DB.Where("event_id LIKE ?", plan.RunID+"-%").Find(&joined).Error; err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, j := range joined {
+		status[j.EventID] = j.Status
+	}
+	rows := map[string]int{}
+	for n := range plan.Events {
+		ev := plan.Generate(n)
+		want := schemas.JoinIncomplete
+		if ev.Complete() {
+			want = schemas.JoinComplete
+		}
+		if status[ev.ID] != want {
+			t.Errorf("event %s stored as %q, want %q", ev.ID, status[ev.ID], want)
+		}
+		for topic := range ev.Rows {
+			rows[schemas.JoinTables[topic]]++
+		}
+	}
+	if len(joined) != plan.Events {
+		t.Errorf("%d joined rows, want %d", len(joined), plan.Events)
+	}
+	for table, want := range rows {
+		var got int64
+		if err := env.Deps.DB.Table(table).Where("event_id LIKE ?", plan.RunID+"-%").Count(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		if got != int64(want) {
+			t.Errorf("table %s has %d rows of the run, want %d", table, got, want)
+		}
+	}
+}
+
+func rewind(t *testing.T, bootstrap string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	parts, err := kafkaio.GroupOffsets(ctx, bootstrap, bridge.GroupID(schemas.PipelineJoin), schemas.JoinTopics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range parts {
+		parts[i].Offset = 0
+	}
+	if err := kafkaio.SetGroupOffsets(ctx, bootstrap, bridge.GroupID(schemas.PipelineJoin), parts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitCaughtUp waits until the bridge committed the end of every input partition.
+func waitCaughtUp(t *testing.T, bootstrap string) {
+	t.Helper()
+	end, err := joinsim.EndOffsets(bootstrap, schemas.JoinTopics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 2*time.Minute, "bridge to commit the end of its input", func() bool {
+		parts, err := kafkaio.GroupOffsets(context.Background(), bootstrap, bridge.GroupID(schemas.PipelineJoin), schemas.JoinTopics...)
+		if err != nil {
+			return false
+		}
+		for _, p := range parts {
+			if int64(p.Offset) < end[*p.Topic][p.Partition] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitRedeliveryRecognised waits until the workflows have seen every redelivered record: a
+// per-event workflow is closed, so the bridge records each row as late; a shard drops each
+// by its applied offset.
+func waitRedeliveryRecognised(t *testing.T, env *testenv.Env, shards int, plan joinsim.Plan) {
+	t.Helper()
+	valid := 0
+	for n := range plan.Events {
+		ev := plan.Generate(n)
+		valid += len(ev.Rows) + len(ev.Duplicated)
+	}
+	testenv.Eventually(t, 2*time.Minute, "redelivered records to be recognised", func() bool {
+		if shards == 0 {
+			var late int64
+			env.Deps.DB.Model(&schemas.LateRecord{}).Where("key LIKE ?", plan.RunID+"-%").Count(&late)
+			return late == int64(valid)
+		}
+		var redelivered int64
+		for s := range shards {
+			v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), fmt.Sprintf("%s%d", workflows.JoinShardIDPrefix, s), "", workflows.QueryStatus)
+			if err != nil {
+				return false
+			}
+			var st workflows.JoinStatus
+			if err := v.Get(&st); err != nil {
+				return false
+			}
+			redelivered += st.Stats.Redelivered
+		}
+		return redelivered == int64(valid)
+	})
+}
