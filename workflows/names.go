@@ -6,6 +6,11 @@ const (
 	// TaskQueue is where every Tributary workflow and activity runs.
 	TaskQueue = "tributary"
 
+	// WorkflowJoin is JoinWorkflow's type name.
+	WorkflowJoin = "JoinWorkflow"
+	// WorkflowSimulateJoin is SimulateJoinWorkflow's type name.
+	WorkflowSimulateJoin = "SimulateJoinWorkflow"
+
 	// SignalJoinArrivals carries a batch of join rows to a JoinWorkflow.
 	SignalJoinArrivals = "join-arrivals"
 	// QueryStatus answers a JoinWorkflow's JoinStatus.

@@ -106,11 +106,10 @@ func (d *Deps) Activities() *activities.Activities {
 	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log}
 }
 
-// Register adds every workflow and activity to a worker (or a replayer's registry).
-func Register(r worker.Registry, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.JoinWorkflow, workflow.RegisterOptions{Name: "JoinWorkflow"})
-	r.RegisterWorkflowWithOptions(workflows.SimulateJoinWorkflow, workflow.RegisterOptions{Name: "SimulateJoinWorkflow"})
-	r.RegisterActivity(acts)
+// RegisterWorkflows adds every workflow to a worker or a replayer, under its name in workflows/names.go.
+func RegisterWorkflows(r worker.WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(workflows.JoinWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowJoin})
+	r.RegisterWorkflowWithOptions(workflows.SimulateJoinWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowSimulateJoin})
 }
 
 // NewWorker builds the Temporal worker of the task queue.
@@ -121,13 +120,14 @@ func (d *Deps) NewWorker() worker.Worker {
 		MaxConcurrentLocalActivityExecutionSize: 64,
 		MaxConcurrentWorkflowTaskPollers:        8,
 	})
-	Register(w, d.Activities())
+	RegisterWorkflows(w)
+	w.RegisterActivity(d.Activities())
 	return w
 }
 
 // NewJoinBridge builds the join pipeline's bridge; ready, if set, closes once it owns partitions.
 func (d *Deps) NewJoinBridge(ready chan struct{}) (*bridge.Bridge, error) {
-	p := &bridge.Join{Temporal: d.Temporal, DB: d.DB, Shards: d.Config.JoinShards, Deadline: d.Config.JoinDeadline}
+	p := &bridge.Join{Temporal: d.Temporal, DB: d.DB, Shards: d.Config.JoinShards, Deadline: d.Config.JoinDeadline, ShardHistory: d.Config.JoinShardHistory}
 	return bridge.New(p, d.Producer, bridge.Options{
 		Bootstrap:   d.Config.KafkaBootstrap,
 		MaxBatch:    d.Config.MaxBatch,

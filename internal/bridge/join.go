@@ -29,6 +29,8 @@ type Join struct {
 	DB       *gorm.DB
 	Shards   int
 	Deadline time.Duration
+	// ShardHistory is JoinParams.MaxHistory of the shards.
+	ShardHistory int
 }
 
 // Name implements Pipeline.
@@ -77,7 +79,7 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) er
 	if j.Shards > 0 {
 		// A shard is meant to run forever; if one was ended, a new run takes over.
 		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
-		params = workflows.JoinParams{Sharded: true, Deadline: j.Deadline, RecentDone: 5000}
+		params = workflows.JoinParams{Sharded: true, Deadline: j.Deadline, RecentDone: 5000, MaxHistory: j.ShardHistory}
 	}
 	for start := 0; start < len(arrivals); start += MaxArrivalsPerSignal {
 		chunk := arrivals[start:min(start+MaxArrivalsPerSignal, len(arrivals))]

@@ -43,6 +43,9 @@ type Config struct {
 	// JoinShards selects the join mode: 0 runs one workflow per event id,
 	// N > 0 spreads event ids over N long-running shard workflows.
 	JoinShards int
+	// JoinShardHistory makes a join shard continue as new after this many history events;
+	// 0 waits for the server's suggestion.
+	JoinShardHistory int
 	// JoinDeadline is how long an event id waits for its missing topics before it is stored incomplete.
 	JoinDeadline time.Duration
 	// SignalConcurrency bounds the signals one bridge has in flight.
@@ -101,6 +104,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.TemporalUIPort, "ui-port", c.TemporalUIPort, "port of the embedded Temporal web UI")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of each topic Tributary creates (env "+EnvPartitions+")")
 	fs.IntVar(&c.JoinShards, "join-shards", c.JoinShards, "0: one join workflow per event id; N: event ids hashed over N shard workflows (env "+EnvJoinShards+")")
+	fs.IntVar(&c.JoinShardHistory, "join-shard-history", c.JoinShardHistory, "history events after which a join shard continues as new; 0 waits for the server's suggestion")
 	fs.DurationVar(&c.JoinDeadline, "join-deadline", c.JoinDeadline, "how long an event id waits for its missing topics")
 	fs.IntVar(&c.SignalConcurrency, "signal-concurrency", c.SignalConcurrency, "signals one bridge keeps in flight")
 	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "records one bridge poll batch holds")

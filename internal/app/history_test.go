@@ -1,0 +1,149 @@
+package app_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/joinsim"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/testenv"
+	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/workflows"
+)
+
+var updateHistories = flag.Bool("update-histories", false, "write the recorded histories to workflows/testdata")
+
+// TestRecordedHistoriesReplay runs the join in both modes and a simulation on the real
+// server, exports their histories and replays them with the current code. With
+// -update-histories it also writes them to workflows/testdata, where the workflows
+// package replays them on every test run.
+func TestRecordedHistoriesReplay(t *testing.T) {
+	dir := t.TempDir()
+	if *updateHistories {
+		dir = filepath.Join("..", "..", "workflows", "testdata")
+	}
+	var files []string
+	record := func(env *testenv.Env, name, workflowID, runID string) *historypb.History {
+		h := testenv.History(t, env.Deps.Temporal, workflowID, runID)
+		path := filepath.Join(dir, name+".json")
+		testenv.WriteHistory(t, h, path)
+		files = append(files, path)
+		return h
+	}
+
+	t.Run("per-event", func(t *testing.T) {
+		cfg := testenv.Config(t)
+		cfg.JoinDeadline = 2 * time.Second
+		env := testenv.Start(t, cfg)
+		sendRows(t, env, "rec-complete", schemas.TopicJoin1, schemas.TopicJoin2, schemas.TopicJoin2, schemas.TopicJoin3)
+		sendRows(t, env, "rec-incomplete", schemas.TopicJoin1, schemas.TopicJoin3)
+		for _, id := range []string{"rec-complete", "rec-incomplete"} {
+			waitClosed(t, env, workflows.JoinEventIDPrefix+id)
+			record(env, "join_"+id[4:], workflows.JoinEventIDPrefix+id, "")
+		}
+	})
+
+	t.Run("sharded", func(t *testing.T) {
+		cfg := testenv.Config(t)
+		cfg.JoinShards = 1
+		cfg.JoinShardHistory = 60
+		cfg.JoinDeadline = 2 * time.Second
+		env := testenv.Start(t, cfg)
+		shard := workflows.JoinShardIDPrefix + "0"
+		// One event at a time, each finished before the next, so each costs the shard a
+		// signal and a local activity, and the history passes its limit.
+		for i := range 30 {
+			sendRows(t, env, fmt.Sprintf("shard-%d", i), schemas.JoinTopics...)
+			testenv.Eventually(t, 30*time.Second, "shard to finish an event", func() bool {
+				st, err := shardStatus(env, shard)
+				return err == nil && st.Stats.Complete == int64(i+1)
+			})
+		}
+		sendRows(t, env, "shard-half", schemas.TopicJoin2)
+		// Wait for the second run (the first continued as new) to finish every event.
+		testenv.Eventually(t, time.Minute, "shard to continue as new and finish every event", func() bool {
+			d, err := env.Deps.Temporal.DescribeWorkflowExecution(context.Background(), shard, "")
+			if err != nil {
+				return false
+			}
+			st, err := shardStatus(env, shard)
+			return err == nil && d.WorkflowExecutionInfo.GetExecution().GetRunId() != d.WorkflowExecutionInfo.GetFirstRunId() &&
+				st.Pending == 0 && st.Stats.Complete+st.Stats.Incomplete == 31
+		})
+		h := record(env, "join_shard_run2", shard, "")
+		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
+		if first == "" {
+			t.Fatal("second shard run does not name the run it continued")
+		}
+		h1 := record(env, "join_shard_run1", shard, first)
+		last := h1.Events[len(h1.Events)-1]
+		if last.GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW {
+			t.Fatalf("first shard run ended with %s, want continued-as-new", last.GetEventType())
+		}
+		// The second run is still open: replaying it checks the part recorded so far.
+	})
+
+	t.Run("simulation", func(t *testing.T) {
+		cfg := testenv.Config(t)
+		cfg.JoinShards = 2
+		cfg.JoinDeadline = 2 * time.Second
+		env := testenv.Start(t, cfg)
+		plan := joinsim.Plan{RunID: "recsim", Events: 300, Seed: 3, MissingFraction: 0.05, DuplicateFraction: 0.05, MalformedFraction: 0.02}
+		runSimulation(t, env, plan)
+		record(env, "simulate_join", workflows.SimulationIDPrefix+"join/"+plan.RunID, "")
+	})
+
+	replayer := worker.NewWorkflowReplayer()
+	app.RegisterWorkflows(replayer)
+	for _, f := range files {
+		if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+			t.Errorf("replay %s: %v", filepath.Base(f), err)
+		}
+	}
+	if len(files) != 5 {
+		t.Errorf("recorded %d histories, want 5", len(files))
+	}
+}
+
+// sendRows produces one row per topic given (a topic given twice sends a duplicate).
+func sendRows(t *testing.T, env *testenv.Env, id string, topics ...string) {
+	t.Helper()
+	for _, topic := range topics {
+		v := joinsim.Row(id, []byte(`{"feature1":1,"feature2":null}`), time.Now().UTC())
+		if err := env.Deps.Producer.Send(context.Background(), kafkaio.Message(topic, []byte(id), v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func shardStatus(env *testenv.Env, id string) (workflows.JoinStatus, error) {
+	var st workflows.JoinStatus
+	v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), id, "", workflows.QueryStatus)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
+func waitClosed(t *testing.T, env *testenv.Env, workflowID string) {
+	t.Helper()
+	testenv.Eventually(t, time.Minute, workflowID+" to close", func() bool {
+		d, err := env.Deps.Temporal.DescribeWorkflowExecution(context.Background(), workflowID, "")
+		return err == nil && d.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	})
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(m.Run())
+}

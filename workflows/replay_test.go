@@ -1,0 +1,57 @@
+package workflows
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// The histories under testdata were recorded from real runs on the embedded server
+// (go test ./internal/app -run RecordedHistories -update-histories). Replaying them proves
+// the current code makes the same decisions as the code that ran.
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 5 {
+		t.Fatalf("found %d recorded histories, want at least 5", len(files))
+	}
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(JoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})
+	r.RegisterWorkflowWithOptions(SimulateJoinWorkflow, workflow.RegisterOptions{Name: WorkflowSimulateJoin})
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// changedJoinWorkflow is JoinWorkflow as someone might carelessly change it: it now waits a
+// moment before it starts. The recorded histories have no such timer, so replay must fail.
+func changedJoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
+	if err := workflow.Sleep(ctx, time.Second); err != nil {
+		return JoinResult{}, err
+	}
+	return JoinWorkflow(ctx, p)
+}
+
+func TestReplayDetectsAChangedWorkflow(t *testing.T) {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(changedJoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})
+	for _, name := range []string{"join_complete", "join_shard_run1"} {
+		err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", name+".json"))
+		if err == nil {
+			t.Fatalf("%s replayed against a changed workflow without error", name)
+		}
+		if !strings.Contains(err.Error(), "nondeterministic") {
+			t.Errorf("%s: want a nondeterminism error, got %v", name, err)
+		}
+	}
+}
