@@ -24,6 +24,7 @@ type Env struct {
 	Log    *slog.Logger
 	cancel context.CancelFunc
 	done   chan error
+	closed bool
 }
 
 // FreePort returns a loopback port nothing listens on right now.
@@ -87,12 +88,19 @@ func StartStack(t testing.TB, cfg config.Config) *Env {
 		t.Fatal(err)
 	}
 	e := &Env{Config: cfg, Stack: stack, Deps: deps, Log: log}
-	t.Cleanup(func() {
-		e.StopRoles(t)
-		deps.Close()
-		stack.Close()
-	})
+	t.Cleanup(func() { e.Close(t) })
 	return e
+}
+
+// Close stops the roles, the connections and the stack, as a Ctrl-C of `starter dev` would.
+func (e *Env) Close(t testing.TB) {
+	if e.closed {
+		return
+	}
+	e.closed = true
+	e.StopRoles(t)
+	e.Deps.Close()
+	e.Stack.Close()
 }
 
 // RunRoles starts the worker and/or bridge and waits until they run.

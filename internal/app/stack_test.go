@@ -1,0 +1,196 @@
+package app_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/bridge"
+	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/joinsim"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/testenv"
+	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/workflows"
+
+	"go.temporal.io/sdk/client"
+)
+
+// TestRestartResumes stops the whole stack while an event waits for its third topic and
+// starts it again on the same state directory: topics, committed offsets and the waiting
+// workflow are all still there, and the event is acked once.
+func TestRestartResumes(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.JoinDeadline = 5 * time.Minute
+	env := testenv.Start(t, cfg)
+	sendRows(t, env, "restart-1", schemas.TopicJoin1, schemas.TopicJoin2)
+	testenv.Eventually(t, time.Minute, "the workflow to hold two topics", func() bool {
+		v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), workflows.JoinEventIDPrefix+"restart-1", "", workflows.QueryStatus)
+		if err != nil {
+			return false
+		}
+		var st workflows.JoinStatus
+		return v.Get(&st) == nil && len(st.Topics) == 2
+	})
+	env.Close(t)
+
+	env = testenv.Start(t, cfg)
+	parts, err := kafkaio.GroupOffsets(context.Background(), cfg.KafkaBootstrap, bridge.GroupID(schemas.PipelineJoin), schemas.JoinTopics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	for _, p := range parts {
+		if p.Offset >= 0 {
+			committed += int64(p.Offset)
+		}
+	}
+	if committed != 2 {
+		t.Errorf("committed offsets add up to %d after restart, want the 2 records sent", committed)
+	}
+	sendRows(t, env, "restart-1", schemas.TopicJoin3)
+	waitClosed(t, env, workflows.JoinEventIDPrefix+"restart-1")
+	acks := readAcks(t, cfg.KafkaBootstrap, "restart")
+	if len(acks) != 1 || acks[0].Status != schemas.JoinComplete || len(acks[0].Arrivals) != 3 {
+		t.Fatalf("acks after restart: %+v, want one complete ack", acks)
+	}
+}
+
+// TestJoinFromFiles sends the shipped sample files (an XLSX and two CSVs shaped like the
+// original's sim_file1..3), and the original files themselves when ../shared has them.
+func TestJoinFromFiles(t *testing.T) {
+	cfg := testenv.Config(t)
+	env := testenv.Start(t, cfg)
+	dirs := map[string]string{"samples": filepath.Join("..", "..", "samples", "join")}
+	if orig := filepath.Join("..", "..", "..", "shared", "seeds", "genetika-data"); dirExists(orig) {
+		dirs["original"] = orig
+	} else {
+		t.Log("the original sim_file1..3 are not beside the project; sending the samples only")
+	}
+	for name, dir := range dirs {
+		fs, err := joinsim.LoadFiles(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := joinsim.NewFileSource(name, fs)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		run, err := env.Deps.Temporal.ExecuteWorkflow(ctx,
+			client.StartWorkflowOptions{ID: workflows.SimulationIDPrefix + "join/" + name, TaskQueue: workflows.TaskQueue},
+			workflows.SimulateJoinWorkflow,
+			workflows.SimulateJoinParams{Sim: activities.JoinSimulation{Plan: joinsim.Plan{RunID: name}, FromDir: dir}, Concurrency: 3, ResultTimeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.SimulationProgress
+		err = run.Get(ctx, &res)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete := 0
+		for n := range want.Len() {
+			if want.Event(n).Complete() {
+				complete++
+			}
+		}
+		if res.Total != want.Len() || res.Report.Acked != complete || res.Report.Resolved() != want.Len() {
+			t.Fatalf("%s: %d events, report %+v; want %d events, %d complete", name, res.Total, res.Report, want.Len(), complete)
+		}
+		// Each file's row is stored whole in its topic's table, NA as null.
+		for i, topic := range schemas.JoinTopics {
+			var row schemas.DataRow
+			id := name + "-" + fs.Rows[i][0].ID
+			if err := env.Deps.DB.Table(schemas.JoinTables[topic]).Where("event_id = ?", id).First(&row).Error; err != nil {
+				t.Fatalf("%s: row %s of %s: %v", name, id, topic, err)
+			}
+			if row.Fields != string(fs.Rows[i][0].Fields) {
+				t.Errorf("%s: stored %s, sent %s", name, row.Fields, fs.Rows[i][0].Fields)
+			}
+		}
+		t.Logf("%s: %d events from %v, all resolved; ack p50 %s", name, res.Total, fs.Paths, res.Report.Delays.Quantile(0.5))
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// TestDeadLetters sends records that cannot be used: each lands on its topic's dead-letter
+// topic with the reason, and the pipeline goes on to ack the good event sent after them.
+func TestDeadLetters(t *testing.T) {
+	cfg := testenv.Config(t)
+	env := testenv.Start(t, cfg)
+	bad := map[string]string{
+		"not json":      `{{{`,
+		"wrong version": `{"v":9,"id":"dl-1","created_at":"2026-01-01T00:00:00Z","fields":{}}`,
+		"text feature":  `{"v":1,"id":"dl-1","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":"x"}}`,
+	}
+	for _, v := range bad {
+		if err := env.Deps.Producer.Send(context.Background(), kafkaio.Message(schemas.TopicJoin2, []byte("dl-1"), []byte(v))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendRows(t, env, "dl-ok", schemas.JoinTopics...)
+	waitClosed(t, env, workflows.JoinEventIDPrefix+"dl-ok")
+
+	conf := kafkaio.ConsumerConfig(cfg.KafkaBootstrap, "test-dlq-reader")
+	c, err := kafka.NewConsumer(&conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Subscribe(kafkaio.DLQTopic(schemas.TopicJoin2), nil); err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(reasons) < len(bad) && time.Now().Before(deadline) {
+		m, err := c.ReadMessage(200 * time.Millisecond)
+		if err != nil {
+			continue
+		}
+		if kafkaio.Header(m, kafkaio.HeaderSourceTopic) != schemas.TopicJoin2 {
+			t.Errorf("dead letter names source %q", kafkaio.Header(m, kafkaio.HeaderSourceTopic))
+		}
+		reasons[string(m.Value)] = kafkaio.Header(m, kafkaio.HeaderReason)
+	}
+	for name, v := range bad {
+		if reasons[v] == "" {
+			t.Errorf("%s record: no dead letter with a reason (got %v)", name, reasons)
+		}
+	}
+	if !strings.Contains(reasons[bad["text feature"]], "feature1") {
+		t.Errorf("reason %q does not name the bad field", reasons[bad["text feature"]])
+	}
+}
+
+// TestBusyPort: a port in use gives an error that names the flag to change.
+func TestBusyPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	for flagName, mutate := range map[string]func(c *config.Config){
+		"-kafka":    func(c *config.Config) { c.KafkaBootstrap = "127.0.0.1:" + port },
+		"-temporal": func(c *config.Config) { c.TemporalAddress = "127.0.0.1:" + port },
+	} {
+		cfg := testenv.Config(t)
+		mutate(&cfg)
+		_, err := app.StartStack(cfg, testenv.Logger(t), os.Stderr)
+		if err == nil || !strings.Contains(err.Error(), flagName) || !strings.Contains(err.Error(), "busy") {
+			t.Errorf("port taken for %s: error %v, want one naming the flag", flagName, err)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package bridge
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+func msg(topic string, partition int32, offset int64) *kafka.Message {
+	return &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition, Offset: kafka.Offset(offset)}}
+}
+
+func TestNextOffsets(t *testing.T) {
+	batch := []*kafka.Message{msg("a", 0, 5), msg("b", 1, 9), msg("a", 0, 6), msg("a", 1, 2), msg("b", 1, 10)}
+	got := nextOffsets(batch)
+	want := map[string]kafka.Offset{"a/0": 7, "b/1": 11, "a/1": 3}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for _, tp := range got {
+		k := fmt.Sprintf("%s/%d", *tp.Topic, tp.Partition)
+		if want[k] != tp.Offset {
+			t.Errorf("%s: next offset %d, want %d", k, tp.Offset, want[k])
+		}
+	}
+}
+
+func TestJoinWorkflowIDs(t *testing.T) {
+	perEvent := &Join{}
+	if id := perEvent.WorkflowID("e1"); id != "join/e1" {
+		t.Errorf("per-event id %q", id)
+	}
+	sharded := &Join{Shards: 8}
+	seen := map[string]bool{}
+	for i := range 1000 {
+		key := fmt.Sprintf("event-%d", i)
+		id := sharded.WorkflowID(key)
+		seen[id] = true
+		if id != sharded.WorkflowID(key) {
+			t.Fatal("shard choice is not stable")
+		}
+	}
+	if len(seen) != 8 {
+		t.Errorf("1000 ids spread over %d shards, want all 8", len(seen))
+	}
+}
+
+func TestJoinRouteRejectsBadRecords(t *testing.T) {
+	j := &Join{}
+	m := msg("topic1", 0, 1)
+	m.Key = []byte("e1")
+	m.Value = []byte(`{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":"x"}}`)
+	if _, err := j.Route(m); err == nil {
+		t.Fatal("a record with a text feature was routed")
+	}
+	m.Value = []byte(`{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":2}}`)
+	r, err := j.Route(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.WorkflowID != "join/e1" {
+		t.Errorf("routed to %s", r.WorkflowID)
+	}
+}
