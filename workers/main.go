@@ -58,7 +58,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer deps.Close()
-	return app.Run(ctx, deps, roles, func() {
+	return app.Run(ctx, deps, roles, func(*app.Running) {
 		log.Info("running", "role", *role, "kafka", cfg.KafkaBootstrap, "temporal", cfg.TemporalAddress)
 	})
 }

@@ -11,6 +11,11 @@ const (
 	// WorkflowSimulateJoin is SimulateJoinWorkflow's type name.
 	WorkflowSimulateJoin = "SimulateJoinWorkflow"
 
+	// WorkflowSignalCeiling is SignalCeilingWorkflow's type name.
+	WorkflowSignalCeiling = "SignalCeilingWorkflow"
+	// CeilingIDPrefix + n is the workflow id of the bench's ceiling probes.
+	CeilingIDPrefix = "ceiling/"
+
 	// SignalJoinArrivals carries a batch of join rows to a JoinWorkflow.
 	SignalJoinArrivals = "join-arrivals"
 	// QueryStatus answers a JoinWorkflow's JoinStatus.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -68,11 +69,16 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
 	wait := 100 * time.Millisecond
 	for {
-		c, err := client.DialContext(ctx, client.Options{
+		opts := client.Options{
 			HostPort:  cfg.TemporalAddress,
 			Namespace: cfg.Namespace,
 			Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
-		})
+		}
+		if isLoopback(cfg.TemporalAddress) {
+			// Compressing requests to a server on the same machine only costs CPU.
+			opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+		}
+		c, err := client.DialContext(ctx, opts)
 		if err == nil {
 			return c, nil
 		}
@@ -84,6 +90,18 @@ func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (cli
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Close releases what Connect opened.
@@ -110,6 +128,7 @@ func (d *Deps) Activities() *activities.Activities {
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.JoinWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowJoin})
 	r.RegisterWorkflowWithOptions(workflows.SimulateJoinWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowSimulateJoin})
+	r.RegisterWorkflowWithOptions(workflows.SignalCeilingWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowSignalCeiling})
 }
 
 // NewWorker builds the Temporal worker of the task queue.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tributary-dev/tributary/internal/bridge"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/embedded"
 )
@@ -20,9 +21,15 @@ type Roles struct {
 	Bridge bool
 }
 
+// Running is what Run started, handed to its ready callback.
+type Running struct {
+	// JoinBridge is the join's bridge, nil without the bridge role.
+	JoinBridge *bridge.Bridge
+}
+
 // Run runs the roles until ctx ends, then shuts them down: the bridge commits what it
 // stored, the worker finishes its tasks. ready is called once everything runs.
-func Run(ctx context.Context, d *Deps, roles Roles, ready func()) error {
+func Run(ctx context.Context, d *Deps, roles Roles, ready func(*Running)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -35,11 +42,13 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func()) error {
 		defer w.Stop()
 	}
 	bridgeReady := make(chan struct{})
+	running := &Running{}
 	if roles.Bridge {
 		b, err := d.NewJoinBridge(bridgeReady)
 		if err != nil {
 			return err
 		}
+		running.JoinBridge = b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -54,7 +63,7 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func()) error {
 	select {
 	case <-bridgeReady:
 		if ready != nil {
-			ready()
+			ready(running)
 		}
 	case <-ctx.Done():
 	}
@@ -95,11 +104,12 @@ func StartStack(cfg config.Config, log *slog.Logger, out io.Writer) (*Stack, err
 	}
 	fmt.Fprintf(out, "kafka     ready  %s (data in %s)\n", broker.Address, filepath.Join(cfg.StateDir, "kafka"))
 	tmp, err := embedded.StartTemporal(embedded.TemporalOptions{
-		DatabaseFile: filepath.Join(cfg.StateDir, "temporal.db"),
-		Port:         tport,
-		UIPort:       cfg.TemporalUIPort,
-		Namespaces:   []string{cfg.Namespace},
-		Logger:       log,
+		DatabaseFile:  filepath.Join(cfg.StateDir, "temporal.db"),
+		Port:          tport,
+		UIPort:        cfg.TemporalUIPort,
+		Namespaces:    []string{cfg.Namespace},
+		HistoryShards: int32(cfg.HistoryShards),
+		Logger:        log,
 	})
 	if err != nil {
 		broker.Close()

@@ -30,7 +30,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, log *slo
 	case "samples":
 		err = samples(rest, stdout)
 	case "bench":
-		err = bench(ctx, rest, stdout, log)
+		err = benchCmd(ctx, rest, stdout, log)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0

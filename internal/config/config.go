@@ -36,6 +36,9 @@ type Config struct {
 	// DatabaseURL is a SQLite file path (optionally prefixed sqlite://) or a postgres:// URL.
 	// Empty means tributary.db in StateDir.
 	DatabaseURL string
+	// HistoryShards is the embedded Temporal server's shard count, fixed when its database
+	// file is created.
+	HistoryShards int
 	// TemporalUIPort is where the embedded server serves the Temporal web UI.
 	TemporalUIPort int
 	// Partitions is the partition count of topics Tributary creates.
@@ -62,6 +65,7 @@ func Default() Config {
 		TemporalAddress:   "127.0.0.1:7233",
 		Namespace:         "default",
 		TemporalUIPort:    8233,
+		HistoryShards:     4,
 		Partitions:        4,
 		JoinDeadline:      30 * time.Second,
 		SignalConcurrency: 32,
@@ -101,6 +105,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TemporalAddress, "temporal", c.TemporalAddress, "Temporal frontend host:port (env "+EnvTemporal+")")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "Temporal namespace (env "+EnvNamespace+")")
 	fs.StringVar(&c.DatabaseURL, "database", c.DatabaseURL, "results database: SQLite path or postgres:// URL; empty is tributary.db in the state dir (env "+EnvDatabase+")")
+	fs.IntVar(&c.HistoryShards, "history-shards", c.HistoryShards, "history shards of the embedded Temporal server (fixed when its database is created)")
 	fs.IntVar(&c.TemporalUIPort, "ui-port", c.TemporalUIPort, "port of the embedded Temporal web UI")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of each topic Tributary creates (env "+EnvPartitions+")")
 	fs.IntVar(&c.JoinShards, "join-shards", c.JoinShards, "0: one join workflow per event id; N: event ids hashed over N shard workflows (env "+EnvJoinShards+")")

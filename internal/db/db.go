@@ -47,7 +47,9 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		sqlDB.SetMaxOpenConns(4)
+		// One connection: writers queue in Go instead of in SQLite's busy handler, which
+		// sleeps for milliseconds at a time. Other processes still read beside it (WAL).
+		sqlDB.SetMaxOpenConns(1)
 	}
 	if err := Migrate(g); err != nil {
 		return nil, err

@@ -29,6 +29,9 @@ type Report struct {
 	// event was acked twice.
 	AckRecords int
 	Delays     Histogram
+	// FirstArrival is the creation time of the oldest row an ack names; LastAck the newest
+	// ack's. Between them lies the run's processing time.
+	FirstArrival, LastAck time.Time
 }
 
 // Resolved is the number of events with an outcome.
@@ -184,6 +187,14 @@ func Collect(ctx context.Context, bootstrap, runID string, from Offsets, budget 
 			}
 			rep.AckRecords++
 			rep.Duplicates += ack.Duplicates
+			for _, at := range ack.Arrivals {
+				if rep.FirstArrival.IsZero() || at.Before(rep.FirstArrival) {
+					rep.FirstArrival = at
+				}
+			}
+			if ack.CreatedAt.After(rep.LastAck) {
+				rep.LastAck = ack.CreatedAt
+			}
 			if ack.Status == schemas.JoinComplete {
 				rep.Acked++
 				rep.Delays.Add(ack.CreatedAt.Sub(ack.LatestArrival()))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -15,6 +16,7 @@ type Bar struct {
 	total int
 	width int
 	start time.Time
+	mu    sync.Mutex
 	last  int
 }
 
@@ -26,7 +28,10 @@ func New(out io.Writer, label string, total int) *Bar {
 // Set redraws the bar at done units, with the average rate since the start and the time
 // left at that rate.
 func (b *Bar) Set(done int) {
-	b.last = done
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.last = max(b.last, done)
+	done = b.last
 	fmt.Fprint(b.out, "\r"+b.Line(done, time.Since(b.start)))
 }
 
@@ -53,6 +58,6 @@ func (b *Bar) Line(done int, elapsed time.Duration) string {
 
 // Done draws the final state and ends the line.
 func (b *Bar) Done() {
-	b.Set(b.last)
+	b.Set(0)
 	fmt.Fprintln(b.out)
 }

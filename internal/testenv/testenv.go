@@ -22,9 +22,11 @@ type Env struct {
 	Stack  *app.Stack
 	Deps   *app.Deps
 	Log    *slog.Logger
-	cancel context.CancelFunc
-	done   chan error
-	closed bool
+	// Running is what the last RunRoles started.
+	Running *app.Running
+	cancel  context.CancelFunc
+	done    chan error
+	closed  bool
 }
 
 // FreePort returns a loopback port nothing listens on right now.
@@ -110,7 +112,12 @@ func (e *Env) RunRoles(t testing.TB, roles app.Roles) {
 	e.cancel = cancel
 	e.done = make(chan error, 1)
 	ready := make(chan struct{})
-	go func() { e.done <- app.Run(ctx, e.Deps, roles, func() { close(ready) }) }()
+	go func() {
+		e.done <- app.Run(ctx, e.Deps, roles, func(r *app.Running) {
+			e.Running = r
+			close(ready)
+		})
+	}()
 	select {
 	case <-ready:
 	case err := <-e.done:

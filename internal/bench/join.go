@@ -1,0 +1,352 @@
+// Package bench measures the join pipeline on a fresh embedded stack: the server's
+// SignalWithStart ceiling, the throughput of both join modes, and ack delay at a steady rate.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/joinsim"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/progress"
+	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/workflows"
+)
+
+// JoinOptions size the join bench.
+type JoinOptions struct {
+	CeilingCalls    int
+	PerEventEvents  int
+	ShardedEvents   int
+	Shards          int
+	LatencyRate     float64
+	LatencyDuration time.Duration
+	// PerEventLatencyRate is the steady rate per-event latency is measured at; it must stay
+	// below the per-event mode's throughput, or the run only measures a growing queue.
+	PerEventLatencyRate float64
+}
+
+// DefaultJoinOptions are the sizes the README's figures come from.
+func DefaultJoinOptions() JoinOptions {
+	return JoinOptions{CeilingCalls: 2000, PerEventEvents: 3000, ShardedEvents: 30000, Shards: 8,
+		LatencyRate: 200, LatencyDuration: 20 * time.Second, PerEventLatencyRate: 50}
+}
+
+// Throughput is one run of events sent as fast as possible.
+type Throughput struct {
+	Events  int
+	Elapsed time.Duration
+	// Signals is how many signals the bridge sent for them.
+	Signals int64
+	Report  joinsim.Report
+}
+
+// PerSecond is events resolved per second, from the first row's creation to the last ack.
+func (t Throughput) PerSecond() float64 { return float64(t.Events) / t.Elapsed.Seconds() }
+
+// Latency is a run at a steady rate.
+type Latency struct {
+	Rate   float64
+	Events int
+	Report joinsim.Report
+}
+
+// JoinResult is everything the bench measured.
+type JoinResult struct {
+	// CeilingAccepted is SignalWithStart calls per second the server returned from;
+	// CeilingApplied is how fast the started workflows took their signal and completed.
+	CeilingAccepted, CeilingApplied float64
+	PerEvent, Sharded               Throughput
+	PerEventLatency, ShardedLatency Latency
+	Shards                          int
+}
+
+// RunJoin starts a fresh embedded stack in a temporary directory and measures.
+func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Logger) (JoinResult, error) {
+	res := JoinResult{Shards: opts.Shards}
+	dir, err := os.MkdirTemp("", "tributary-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := config.Default()
+	cfg.StateDir = dir
+	cfg.TemporalUIPort = 0
+	cfg.KafkaBootstrap = "127.0.0.1:" + strconv.Itoa(freePort())
+	cfg.TemporalAddress = "127.0.0.1:" + strconv.Itoa(freePort())
+	cfg.JoinDeadline = time.Minute
+	stack, err := app.StartStack(cfg, log, io.Discard)
+	if err != nil {
+		return res, err
+	}
+	defer stack.Close()
+	deps, err := app.Connect(ctx, cfg, log)
+	if err != nil {
+		return res, err
+	}
+	defer deps.Close()
+	b := &bencher{deps: deps, out: out, log: log}
+
+	stop, running, err := b.roles(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintln(out, "embedded stack up; warming the producer and the topics")
+	if _, err := b.produce(ctx, "warm", 50, 0); err != nil {
+		return res, err
+	}
+	if _, err := b.await(ctx, "warm", 50, time.Minute); err != nil {
+		return res, err
+	}
+	if res.CeilingAccepted, res.CeilingApplied, err = b.ceiling(ctx, opts.CeilingCalls); err != nil {
+		return res, err
+	}
+	if opts.PerEventEvents == 0 {
+		stop()
+		return res, nil
+	}
+	if res.PerEvent, err = b.throughput(ctx, "pe", opts.PerEventEvents, running); err != nil {
+		return res, err
+	}
+	if res.PerEventLatency, err = b.latency(ctx, "pel", opts.PerEventLatencyRate, opts.LatencyDuration); err != nil {
+		return res, err
+	}
+	stop()
+
+	cfg.JoinShards = opts.Shards
+	stop, running, err = b.roles(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	defer stop()
+	if res.Sharded, err = b.throughput(ctx, "sh", opts.ShardedEvents, running); err != nil {
+		return res, err
+	}
+	if res.ShardedLatency, err = b.latency(ctx, "shl", opts.LatencyRate, opts.LatencyDuration); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+type bencher struct {
+	deps *app.Deps
+	out  io.Writer
+	log  *slog.Logger
+}
+
+// roles runs a worker and a bridge with cfg until stop is called.
+func (b *bencher) roles(ctx context.Context, cfg config.Config) (stop func(), running *app.Running, err error) {
+	d := *b.deps
+	d.Config = cfg
+	rctx, cancel := context.WithCancel(ctx)
+	ready := make(chan *app.Running, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(rctx, &d, app.Roles{Worker: true, Bridge: true}, func(r *app.Running) { ready <- r })
+	}()
+	select {
+	case running = <-ready:
+	case err := <-done:
+		cancel()
+		return nil, nil, fmt.Errorf("worker and bridge: %w", err)
+	}
+	return func() { cancel(); <-done }, running, nil
+}
+
+// produce sends events of a clean plan (every topic, no repeats) at rate per second, or as
+// fast as the producer goes when rate is 0, and returns when all are acknowledged by the broker.
+func (b *bencher) produce(ctx context.Context, run string, events int, rate float64) (joinsim.Plan, error) {
+	plan := joinsim.Plan{RunID: run, Events: events, Seed: 1}
+	p, err := kafkaio.NewProducer(b.deps.Config.KafkaBootstrap, b.log, nil)
+	if err != nil {
+		return plan, err
+	}
+	defer p.Close()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	var batch []*kafka.Message
+	send := func() {
+		msgs := batch
+		batch = nil
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Send(ctx, msgs...); err != nil {
+				failed.Store(err)
+			}
+		}()
+	}
+	for n := range events {
+		if rate > 0 {
+			if wait := time.Until(start.Add(time.Duration(float64(n) / rate * float64(time.Second)))); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
+		ev := plan.Generate(n)
+		now := time.Now().UTC()
+		for _, topic := range schemas.JoinTopics {
+			batch = append(batch, kafkaio.Message(topic, []byte(ev.ID), joinsim.Row(ev.ID, ev.Rows[topic], now)))
+		}
+		if rate > 0 || len(batch) >= 3000 {
+			send()
+		}
+	}
+	if len(batch) > 0 {
+		send()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return plan, err
+	}
+	return plan, nil
+}
+
+// await reads the run's acks until every event has one.
+func (b *bencher) await(ctx context.Context, run string, events int, limit time.Duration) (joinsim.Report, error) {
+	var rep joinsim.Report
+	from, err := b.startOffsets()
+	if err != nil {
+		return rep, err
+	}
+	bar := progress.New(b.out, "  acks "+run, events)
+	deadline := time.Now().Add(limit)
+	for rep.Resolved() < events {
+		if time.Now().After(deadline) {
+			bar.Done()
+			return rep, fmt.Errorf("run %s: %d of %d events acked after %s", run, rep.Resolved(), events, limit)
+		}
+		if from, err = joinsim.Collect(ctx, b.deps.Config.KafkaBootstrap, run, from, time.Second, &rep); err != nil {
+			return rep, err
+		}
+		bar.Set(rep.Resolved())
+	}
+	bar.Done()
+	return rep, nil
+}
+
+// startOffsets reads acks from the beginning: runs are told apart by their id prefix.
+func (b *bencher) startOffsets() (joinsim.Offsets, error) {
+	end, err := joinsim.EndOffsets(b.deps.Config.KafkaBootstrap, []string{schemas.TopicAck})
+	if err != nil {
+		return nil, err
+	}
+	return joinsim.Offsets{schemas.TopicAck: make([]int64, len(end[schemas.TopicAck]))}, nil
+}
+
+func (b *bencher) throughput(ctx context.Context, run string, events int, r *app.Running) (Throughput, error) {
+	fmt.Fprintf(b.out, "throughput: %d events as fast as possible (%s)\n", events, run)
+	signals := r.JoinBridge.Stats.Signals.Load()
+	if _, err := b.produce(ctx, run, events, 0); err != nil {
+		return Throughput{}, err
+	}
+	rep, err := b.await(ctx, run, events, 10*time.Minute)
+	if err != nil {
+		return Throughput{}, err
+	}
+	return Throughput{Events: events, Elapsed: rep.LastAck.Sub(rep.FirstArrival), Signals: r.JoinBridge.Stats.Signals.Load() - signals, Report: rep}, nil
+}
+
+func (b *bencher) latency(ctx context.Context, run string, rate float64, d time.Duration) (Latency, error) {
+	events := int(rate * d.Seconds())
+	fmt.Fprintf(b.out, "latency: %d events at %.0f/s (%s)\n", events, rate, run)
+	if _, err := b.produce(ctx, run, events, rate); err != nil {
+		return Latency{}, err
+	}
+	rep, err := b.await(ctx, run, events, 5*time.Minute)
+	return Latency{Rate: rate, Events: events, Report: rep}, err
+}
+
+// ceiling measures the server alone: n SignalWithStart calls, 32 at a time, each starting a
+// workflow that takes its signal and ends.
+func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64, err error) {
+	fmt.Fprintf(b.out, "ceiling: %d SignalWithStart calls to new workflows, 32 at a time\n", n)
+	c := b.deps.Temporal
+	ids := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ids {
+				_, err := c.SignalWithStartWorkflow(ctx, workflows.CeilingIDPrefix+strconv.Itoa(i), workflows.SignalJoinArrivals,
+					schemas.JoinSignal{}, client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue}, workflows.WorkflowSignalCeiling)
+				if err != nil {
+					failed.Store(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	acceptedIn := time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		return 0, 0, fmt.Errorf("signal-with-start: %w", err)
+	}
+	bar := progress.New(b.out, "  completed", n)
+	var done atomic.Int64
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := c.GetWorkflow(ctx, workflows.CeilingIDPrefix+strconv.Itoa(i), "").Get(ctx, nil); err != nil {
+				failed.Store(err)
+			}
+			bar.Set(int(done.Add(1)))
+		}()
+	}
+	wg.Wait()
+	bar.Done()
+	if err, _ := failed.Load().(error); err != nil {
+		return 0, 0, fmt.Errorf("ceiling workflow: %w", err)
+	}
+	// The last workflow's close time bounds the applied rate.
+	last, err := lastClose(ctx, c, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(n) / acceptedIn.Seconds(), float64(n) / last.Sub(start).Seconds(), nil
+}
+
+func lastClose(ctx context.Context, c client.Client, n int) (time.Time, error) {
+	var last time.Time
+	for i := range n {
+		d, err := c.DescribeWorkflowExecution(ctx, workflows.CeilingIDPrefix+strconv.Itoa(i), "")
+		if err != nil {
+			return last, err
+		}
+		if t := d.WorkflowExecutionInfo.GetCloseTime().AsTime(); t.After(last) {
+			last = t
+		}
+	}
+	return last, nil
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
