@@ -23,7 +23,7 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 	var dialector gorm.Dialector
 	sqliteFile := ""
 	switch {
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+	case IsPostgres(url):
 		dialector = postgres.Open(url)
 	default:
 		sqliteFile = strings.TrimPrefix(url, "sqlite://")
@@ -56,6 +56,11 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 	}
 	log.Debug("database ready", "url", url)
 	return g, nil
+}
+
+// IsPostgres reports whether url names a PostgreSQL database rather than a SQLite file.
+func IsPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
 // Migrate creates or updates every table.
