@@ -150,6 +150,7 @@ func (d *Deps) NewJoinBridge(ready chan struct{}) (*bridge.Bridge, error) {
 	return bridge.New(p, d.Producer, bridge.Options{
 		Bootstrap:   d.Config.KafkaBootstrap,
 		MaxBatch:    d.Config.MaxBatch,
+		BatchWindow: d.Config.BatchWindow,
 		Concurrency: d.Config.SignalConcurrency,
 		Log:         d.Log,
 		Ready:       ready,

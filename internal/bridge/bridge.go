@@ -53,6 +53,10 @@ type Options struct {
 	MaxBatch int
 	// Concurrency bounds the deliveries in flight.
 	Concurrency int
+	// BatchWindow is how long a batch keeps gathering after its first record, so that
+	// records of one key that arrive together (an event's rows on three topics) travel in
+	// one signal. Under load batches fill without waiting.
+	BatchWindow time.Duration
 	// CommitInterval is how often stored offsets are committed.
 	CommitInterval time.Duration
 	Log            *slog.Logger
@@ -132,21 +136,34 @@ func (b *Bridge) Run(ctx context.Context) error {
 	return nil
 }
 
-// poll waits briefly for a first record, then takes what is already fetched, up to MaxBatch.
+// poll waits briefly for a first record, then gathers for BatchWindow more, taking what is
+// already fetched without waiting once the window has passed, up to MaxBatch records.
 func (b *Bridge) poll() ([]*kafka.Message, error) {
 	var batch []*kafka.Message
-	timeout := 50
+	var windowEnd time.Time
 	for len(batch) < b.opts.MaxBatch {
+		timeout := 50
+		if len(batch) > 0 {
+			timeout = int(time.Until(windowEnd).Milliseconds())
+			if timeout < 0 {
+				timeout = 0
+			}
+		}
 		ev := b.consumer.Poll(timeout)
 		if ev == nil {
-			break
+			if len(batch) == 0 || time.Now().After(windowEnd) {
+				break
+			}
+			continue
 		}
-		timeout = 0
 		switch e := ev.(type) {
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
 				b.opts.Log.Warn("bridge fetch", "topic", *e.TopicPartition.Topic, "err", e.TopicPartition.Error)
 				continue
+			}
+			if len(batch) == 0 {
+				windowEnd = time.Now().Add(b.opts.BatchWindow)
 			}
 			batch = append(batch, e)
 		case kafka.Error:

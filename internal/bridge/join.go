@@ -20,7 +20,7 @@ import (
 
 // MaxArrivalsPerSignal keeps a signal's payload well under Temporal's size limits; a larger
 // group is sent as several signals, in order.
-const MaxArrivalsPerSignal = 500
+const MaxArrivalsPerSignal = 2000
 
 // Join routes join rows to their JoinWorkflow: one per event id, or one of Shards shards.
 type Join struct {

@@ -53,6 +53,8 @@ type Config struct {
 	JoinDeadline time.Duration
 	// SignalConcurrency bounds the signals one bridge has in flight.
 	SignalConcurrency int
+	// BatchWindow is how long a bridge batch gathers after its first record.
+	BatchWindow time.Duration
 	// MaxBatch bounds the records one bridge poll batch holds.
 	MaxBatch int
 }
@@ -69,7 +71,8 @@ func Default() Config {
 		Partitions:        4,
 		JoinDeadline:      30 * time.Second,
 		SignalConcurrency: 32,
-		MaxBatch:          5000,
+		MaxBatch:          20000,
+		BatchWindow:       time.Millisecond,
 	}
 }
 
@@ -112,6 +115,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.JoinShardHistory, "join-shard-history", c.JoinShardHistory, "history events after which a join shard continues as new; 0 waits for the server's suggestion")
 	fs.DurationVar(&c.JoinDeadline, "join-deadline", c.JoinDeadline, "how long an event id waits for its missing topics")
 	fs.IntVar(&c.SignalConcurrency, "signal-concurrency", c.SignalConcurrency, "signals one bridge keeps in flight")
+	fs.DurationVar(&c.BatchWindow, "batch-window", c.BatchWindow, "how long a bridge batch gathers after its first record, so an event's rows travel in one signal")
 	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "records one bridge poll batch holds")
 }
 

@@ -41,7 +41,7 @@ func ProducerConfig(bootstrap string) kafka.ConfigMap {
 	c := baseConfig(bootstrap)
 	c["enable.idempotence"] = true
 	c["acks"] = "all"
-	c["linger.ms"] = 1
+	c["linger.ms"] = 0
 	c["compression.type"] = "lz4"
 	return c
 }
