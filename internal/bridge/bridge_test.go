@@ -1,10 +1,14 @@
 package bridge
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/tributary-dev/tributary/schemas"
 )
 
 func msg(topic string, partition int32, offset int64) *kafka.Message {
@@ -61,5 +65,32 @@ func TestJoinRouteRejectsBadRecords(t *testing.T) {
 	}
 	if r.WorkflowID != "join/e1" {
 		t.Errorf("routed to %s", r.WorkflowID)
+	}
+}
+
+func TestJoinSignalsStayUnderTheSizeLimit(t *testing.T) {
+	var sizes []int
+	fields := json.RawMessage(`{"feature1":` + strings.Repeat("1", 900) + `}`)
+	var recs []Routed
+	for i := range 1000 {
+		recs = append(recs, Routed{Value: schemas.JoinArrival{EventID: fmt.Sprint(i), Topic: "topic1", Offset: int64(i), Fields: fields}})
+	}
+	chunks := splitBySize(recs)
+	total := 0
+	for _, c := range chunks {
+		b, _ := json.Marshal(schemas.JoinSignal{Arrivals: c})
+		sizes = append(sizes, len(b))
+		if len(b) > 512<<10 {
+			t.Errorf("a signal of %d bytes", len(b))
+		}
+		for i, a := range c {
+			if a.Offset != int64(total+i) {
+				t.Fatalf("arrival %d out of order", total+i)
+			}
+		}
+		total += len(c)
+	}
+	if total != 1000 || len(chunks) < 3 {
+		t.Errorf("%d arrivals in %d signals of %v bytes", total, len(chunks), sizes)
 	}
 }

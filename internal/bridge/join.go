@@ -18,9 +18,12 @@ import (
 	"github.com/tributary-dev/tributary/workflows"
 )
 
-// MaxArrivalsPerSignal keeps a signal's payload well under Temporal's size limits; a larger
-// group is sent as several signals, in order.
-const MaxArrivalsPerSignal = 2000
+// MaxSignalBytes keeps a signal's payload under the SDK's 512 KiB warning and well under
+// Temporal's size limit; a larger group is sent as several signals, in order.
+const MaxSignalBytes = 384 << 10
+
+// arrivalOverhead is an arrival's encoded size besides its fields and id, rounded up.
+const arrivalOverhead = 100
 
 // Join routes join rows to their JoinWorkflow: one per event id, or one of Shards shards.
 type Join struct {
@@ -65,10 +68,6 @@ func (j *Join) Route(m *kafka.Message) (Routed, error) {
 // Deliver implements Pipeline with SignalWithStart. A per-event workflow rejects its id once
 // closed, so a row for a finished event is recognised here and recorded as late, not acked.
 func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
-	arrivals := make([]schemas.JoinArrival, len(recs))
-	for i, r := range recs {
-		arrivals[i] = r.Value.(schemas.JoinArrival)
-	}
 	opts := client.StartWorkflowOptions{
 		ID:                       workflowID,
 		TaskQueue:                workflows.TaskQueue,
@@ -81,21 +80,43 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) er
 		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 		params = workflows.JoinParams{Sharded: true, Deadline: j.Deadline, RecentDone: 5000, MaxHistory: j.ShardHistory}
 	}
-	for start := 0; start < len(arrivals); start += MaxArrivalsPerSignal {
-		chunk := arrivals[start:min(start+MaxArrivalsPerSignal, len(arrivals))]
+	chunks := splitBySize(recs)
+	for i, chunk := range chunks {
 		_, err := j.Temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalJoinArrivals,
 			schemas.JoinSignal{Arrivals: chunk}, opts, workflows.JoinWorkflow, params)
 		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-			if err := j.recordLate(ctx, arrivals[start:]); err != nil {
-				return err
+			var late []schemas.JoinArrival
+			for _, c := range chunks[i:] {
+				late = append(late, c...)
 			}
-			return nil
+			return j.recordLate(ctx, late)
 		}
 		if err != nil {
 			return fmt.Errorf("signal %s: %w", workflowID, err)
 		}
 	}
 	return nil
+}
+
+// splitBySize cuts a workflow's arrivals into signals of at most MaxSignalBytes, in order.
+func splitBySize(recs []Routed) [][]schemas.JoinArrival {
+	var chunks [][]schemas.JoinArrival
+	var cur []schemas.JoinArrival
+	size := 0
+	for _, r := range recs {
+		a := r.Value.(schemas.JoinArrival)
+		n := len(a.Fields) + len(a.EventID) + arrivalOverhead
+		if len(cur) > 0 && size+n > MaxSignalBytes {
+			chunks = append(chunks, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, a)
+		size += n
+	}
+	if len(cur) > 0 {
+		chunks = append(chunks, cur)
+	}
+	return chunks
 }
 
 func (j *Join) recordLate(ctx context.Context, arrivals []schemas.JoinArrival) error {
