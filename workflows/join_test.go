@@ -53,21 +53,19 @@ func (f *finishRecorder) finish(_ context.Context, req activities.FinishJoinsReq
 }
 
 func (f *finishRecorder) events() []activities.FinishedJoin {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []activities.FinishedJoin
-	for _, c := range f.calls {
-		out = append(out, c.Events...)
-	}
-	return out
+	return flatten(f, func(r activities.FinishJoinsRequest) []activities.FinishedJoin { return r.Events })
 }
 
 func (f *finishRecorder) late() []schemas.JoinArrival {
+	return flatten(f, func(r activities.FinishJoinsRequest) []schemas.JoinArrival { return r.Late })
+}
+
+func flatten[T any](f *finishRecorder, part func(activities.FinishJoinsRequest) []T) []T {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []schemas.JoinArrival
+	var out []T
 	for _, c := range f.calls {
-		out = append(out, c.Late...)
+		out = append(out, part(c)...)
 	}
 	return out
 }

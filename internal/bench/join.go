@@ -41,8 +41,8 @@ type JoinOptions struct {
 
 // DefaultJoinOptions are the sizes the README's figures come from.
 func DefaultJoinOptions() JoinOptions {
-	return JoinOptions{CeilingCalls: 2000, PerEventEvents: 3000, ShardedEvents: 30000, Shards: 8,
-		LatencyRate: 200, LatencyDuration: 20 * time.Second, PerEventLatencyRate: 50}
+	return JoinOptions{CeilingCalls: 2000, PerEventEvents: 3000, ShardedEvents: 30000, Shards: 4,
+		LatencyRate: 200, LatencyDuration: 20 * time.Second, PerEventLatencyRate: 20}
 }
 
 // Throughput is one run of events sent as fast as possible.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,7 +47,6 @@ type TemporalOptions struct {
 type Temporal struct {
 	server temporal.Server
 	ui     *uiserver.Server
-	uiErr  chan error
 	// Address is the frontend's host:port.
 	Address string
 	// UIAddress is the web UI's host:port, empty when disabled.
@@ -58,6 +58,9 @@ type Temporal struct {
 func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	if opts.IP == "" {
 		opts.IP = "127.0.0.1"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	if opts.HistoryShards == 0 {
 		opts.HistoryShards = 1
@@ -117,8 +120,13 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 			HideLogs:            true,
 			DisableNewsFetch:    true,
 		}))
-		t.uiErr = make(chan error, 1)
-		go func() { t.uiErr <- t.ui.Start() }()
+		log := opts.Logger
+		go func() {
+			// Start blocks until Stop; an early return is a failure to serve.
+			if err := t.ui.Start(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("Temporal UI stopped", "address", t.UIAddress, "err", err)
+			}
+		}()
 	}
 	return t, nil
 }
@@ -130,9 +138,6 @@ func (t *Temporal) Stop() error {
 	}
 	return t.server.Stop()
 }
-
-// UIErr reports the UI server's exit, if it ends early.
-func (t *Temporal) UIErr() <-chan error { return t.uiErr }
 
 func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 	conf := &config.SQL{
