@@ -5,14 +5,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
 )
 
 // demo starts the embedded stack, runs one join simulation with the default flags, prints
 // its report, and keeps the stack up (for the Temporal UI) until Ctrl-C, or exits with -exit.
+// It runs the join sharded over 4 workflows with a 5-second deadline, so that 2,000 events
+// at 500 per second are through in seconds; -join-shards 0 shows the per-event mode.
 func demo(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs, cfg, err := configFlags("demo")
+	fs, cfg, err := configFlags("demo", func(c *config.Config) {
+		c.JoinShards = 4
+		c.JoinDeadline = 5 * time.Second
+	})
 	if err != nil {
 		return err
 	}

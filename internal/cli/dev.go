@@ -12,8 +12,10 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 )
 
-func configFlags(name string) (*flag.FlagSet, *config.Config, error) {
-	cfg, err := config.FromEnv()
+// configFlags binds the shared configuration to a command's flags; defaults, if given,
+// adjusts the command's defaults before the environment and the flags apply.
+func configFlags(name string, defaults ...func(*config.Config)) (*flag.FlagSet, *config.Config, error) {
+	cfg, err := config.FromEnv(defaults...)
 	if err != nil {
 		return nil, nil, err
 	}

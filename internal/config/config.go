@@ -76,9 +76,13 @@ func Default() Config {
 	}
 }
 
-// FromEnv returns Default overlaid with whatever the environment sets.
-func FromEnv() (Config, error) {
+// FromEnv returns Default, adjusted by the given functions, overlaid with whatever the
+// environment sets.
+func FromEnv(adjust ...func(*Config)) (Config, error) {
 	c := Default()
+	for _, f := range adjust {
+		f(&c)
+	}
 	str := func(name string, dst *string) {
 		if v, ok := os.LookupEnv(name); ok && v != "" {
 			*dst = v

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tributary-dev/tributary/internal/joinsim"
+	"github.com/tributary-dev/tributary/internal/testenv"
+)
+
+// TestDemo runs the README's first command in-process, on free ports, and reads its report.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	ui := testenv.FreePort(t)
+	args := []string{"demo", "-exit", "-n", "400", "-rate", "400", "-seed", "5",
+		"-state-dir", dir,
+		"-kafka", "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+		"-temporal", "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+		"-ui-port", strconv.Itoa(ui),
+		"-join-deadline", "3s"}
+	out := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	uiStatus := make(chan int, 1)
+	go func() {
+		// While the demo runs, the Temporal UI answers on its port.
+		testenv.Eventually(t, time.Minute, "the Temporal UI", func() bool {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", ui))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			uiStatus <- resp.StatusCode
+			return true
+		})
+	}()
+	if code := Main(ctx, args, out, out, testenv.Logger(t)); code != 0 {
+		t.Fatalf("demo exited %d:\n%s", code, out.String())
+	}
+	text := out.String()
+	for _, ready := range []string{"kafka     ready", "temporal  ready", "ui        ready", "worker    ready", "bridge    ready  join (4 shard workflows)"} {
+		if !strings.Contains(text, ready) {
+			t.Errorf("no %q line in:\n%s", ready, text)
+		}
+	}
+	plan := joinsim.Plan{Events: 400, Seed: 5, MissingFraction: 0.05, DuplicateFraction: 0.02, MalformedFraction: 0.01, NAFraction: 0.05}
+	exp := plan.Expected()
+	for label, want := range map[string]int{"acked (complete)": exp.Complete, "incomplete": exp.Incomplete, "dead-lettered": exp.Malformed} {
+		m := regexp.MustCompile(regexp.QuoteMeta(label) + `\s+(\d+)`).FindStringSubmatch(text)
+		if m == nil || m[1] != strconv.Itoa(want) {
+			t.Errorf("report line %q = %v, want %d", label, m, want)
+		}
+	}
+	for _, want := range []string{"ack delay  ", "ack delay distribution", "sending events", "awaiting acks", "100%"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	select {
+	case code := <-uiStatus:
+		if code != http.StatusOK {
+			t.Errorf("Temporal UI answered %d", code)
+		}
+	default:
+		t.Error("the Temporal UI never answered while the demo ran")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "temporal.db")); err != nil {
+		t.Errorf("no Temporal database in the state directory: %v", err)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"simulate", "join", "-missing", "2"},
+		{"simulate", "join", "-n", "0"},
+		{"simulate", "likes"},
+		{"nonsense"},
+		{"dev", "-partitions", "0", "-state-dir", t.TempDir()},
+	} {
+		var out bytes.Buffer
+		if code := Main(context.Background(), args, &out, &out, testenv.Logger(t)); code == 0 {
+			t.Errorf("%v exited 0:\n%s", args, out.String())
+		} else if out.Len() == 0 {
+			t.Errorf("%v failed without saying why", args)
+		}
+	}
+}
+
+func TestSamplesCommand(t *testing.T) {
+	dir := t.TempDir()
+	if code := Main(context.Background(), []string{"samples", "join", "-out", dir, "-rows", "7"}, io.Discard, io.Discard, testenv.Logger(t)); code != 0 {
+		t.Fatal("samples failed")
+	}
+	fs, err := joinsim.LoadFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs.Rows[0]) != 7 {
+		t.Errorf("%d rows, want 7", len(fs.Rows[0]))
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the progress bar and the report writing at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
