@@ -11,6 +11,11 @@ const (
 	// WorkflowSimulateJoin is SimulateJoinWorkflow's type name.
 	WorkflowSimulateJoin = "SimulateJoinWorkflow"
 
+	// WorkflowWindow is WindowWorkflow's type name.
+	WorkflowWindow = "WindowWorkflow"
+	// WindowIDPrefix + pipeline + "/" + key (or "shard-" + n) is a window workflow's id.
+	WindowIDPrefix = "window/"
+
 	// WorkflowSignalCeiling is SignalCeilingWorkflow's type name.
 	WorkflowSignalCeiling = "SignalCeilingWorkflow"
 	// CeilingIDPrefix + n is the workflow id of the bench's ceiling probes.

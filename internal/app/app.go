@@ -21,9 +21,15 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/db"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
 )
+
+// WindowPipelines are the window pipelines every stack runs.
+func WindowPipelines() []pipelines.Spec {
+	return []pipelines.Spec{pipelines.Likes(), pipelines.Transactions()}
+}
 
 // Topics lists every topic Tributary creates: inputs, their dead-letter topics, outputs.
 func Topics() []string {
@@ -31,7 +37,11 @@ func Topics() []string {
 	for _, t := range schemas.JoinTopics {
 		ts = append(ts, t, kafkaio.DLQTopic(t))
 	}
-	return append(ts, schemas.TopicAck)
+	ts = append(ts, schemas.TopicAck)
+	for _, p := range WindowPipelines() {
+		ts = append(ts, p.Topics()...)
+	}
+	return ts
 }
 
 // Deps are the connections shared by the worker and the bridge of one process.
@@ -128,6 +138,7 @@ func (d *Deps) Activities() *activities.Activities {
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.JoinWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowJoin})
 	r.RegisterWorkflowWithOptions(workflows.SimulateJoinWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowSimulateJoin})
+	r.RegisterWorkflowWithOptions(workflows.WindowWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowWindow})
 	r.RegisterWorkflowWithOptions(workflows.SignalCeilingWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowSignalCeiling})
 }
 
@@ -142,6 +153,19 @@ func (d *Deps) NewWorker() worker.Worker {
 	RegisterWorkflows(w)
 	w.RegisterActivity(d.Activities())
 	return w
+}
+
+// NewWindowBridge builds a window pipeline's bridge.
+func (d *Deps) NewWindowBridge(spec pipelines.Spec, ready chan struct{}) (*bridge.Bridge, error) {
+	p := &bridge.Window{Spec: spec, Temporal: d.Temporal, DB: d.DB, Late: d.Producer, Shards: d.Config.WindowShards, Idle: 2 * time.Minute}
+	return bridge.New(p, d.Producer, bridge.Options{
+		Bootstrap:   d.Config.KafkaBootstrap,
+		MaxBatch:    d.Config.MaxBatch,
+		BatchWindow: d.Config.BatchWindow,
+		Concurrency: d.Config.SignalConcurrency,
+		Log:         d.Log,
+		Ready:       ready,
+	})
 }
 
 // NewJoinBridge builds the join pipeline's bridge; ready, if set, closes once it owns partitions.

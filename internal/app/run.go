@@ -25,6 +25,8 @@ type Roles struct {
 type Running struct {
 	// JoinBridge is the join's bridge, nil without the bridge role.
 	JoinBridge *bridge.Bridge
+	// WindowBridges are the window pipelines' bridges by pipeline name.
+	WindowBridges map[string]*bridge.Bridge
 }
 
 // Run runs the roles until ctx ends, then shuts them down: the bridge commits what it
@@ -33,7 +35,7 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func(*Running)) error 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 8)
 	if roles.Worker {
 		w := d.NewWorker()
 		if err := w.Start(); err != nil {
@@ -41,31 +43,53 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func(*Running)) error 
 		}
 		defer w.Stop()
 	}
-	bridgeReady := make(chan struct{})
-	running := &Running{}
+	running := &Running{WindowBridges: map[string]*bridge.Bridge{}}
+	var readies []chan struct{}
 	if roles.Bridge {
-		b, err := d.NewJoinBridge(bridgeReady)
+		start := func(name string, b *bridge.Bridge) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := b.Run(ctx); err != nil {
+					errs <- fmt.Errorf("%s bridge: %w", name, err)
+					cancel()
+				}
+			}()
+		}
+		joinReady := make(chan struct{})
+		b, err := d.NewJoinBridge(joinReady)
 		if err != nil {
 			return err
 		}
 		running.JoinBridge = b
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := b.Run(ctx); err != nil {
-				errs <- fmt.Errorf("join bridge: %w", err)
+		readies = append(readies, joinReady)
+		start("join", b)
+		for _, spec := range WindowPipelines() {
+			r := make(chan struct{})
+			wb, err := d.NewWindowBridge(spec, r)
+			if err != nil {
 				cancel()
+				wg.Wait()
+				return err
 			}
-		}()
-	} else {
-		close(bridgeReady)
-	}
-	select {
-	case <-bridgeReady:
-		if ready != nil {
-			ready(running)
+			running.WindowBridges[spec.Name] = wb
+			readies = append(readies, r)
+			start(spec.Name, wb)
 		}
-	case <-ctx.Done():
+	}
+	allReady := true
+	for _, r := range readies {
+		select {
+		case <-r:
+		case <-ctx.Done():
+			allReady = false
+		}
+		if !allReady {
+			break
+		}
+	}
+	if allReady && ready != nil {
+		ready(running)
 	}
 	<-ctx.Done()
 	wg.Wait()

@@ -183,6 +183,9 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 	var order []string
 	for _, m := range batch {
 		r, err := b.pipeline.Route(m)
+		if errors.Is(err, ErrSkip) {
+			continue
+		}
 		if err != nil {
 			dead = append(dead, kafkaio.DeadLetter(m, err.Error()))
 			continue

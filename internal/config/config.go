@@ -46,6 +46,9 @@ type Config struct {
 	// JoinShards selects the join mode: 0 runs one workflow per event id,
 	// N > 0 spreads event ids over N long-running shard workflows.
 	JoinShards int
+	// WindowShards selects how window pipelines key their workflows: 0 runs one per key,
+	// N > 0 hashes keys over N workflows per pipeline.
+	WindowShards int
 	// JoinShardHistory makes a join shard continue as new after this many history events;
 	// 0 waits for the server's suggestion.
 	JoinShardHistory int
@@ -116,6 +119,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.TemporalUIPort, "ui-port", c.TemporalUIPort, "port of the embedded Temporal web UI")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of each topic Tributary creates (env "+EnvPartitions+")")
 	fs.IntVar(&c.JoinShards, "join-shards", c.JoinShards, "0: one join workflow per event id; N: event ids hashed over N shard workflows (env "+EnvJoinShards+")")
+	fs.IntVar(&c.WindowShards, "window-shards", c.WindowShards, "0: one window workflow per key; N: keys hashed over N workflows per pipeline")
 	fs.IntVar(&c.JoinShardHistory, "join-shard-history", c.JoinShardHistory, "history events after which a join shard continues as new; 0 waits for the server's suggestion")
 	fs.DurationVar(&c.JoinDeadline, "join-deadline", c.JoinDeadline, "how long an event id waits for its missing topics")
 	fs.IntVar(&c.SignalConcurrency, "signal-concurrency", c.SignalConcurrency, "signals one bridge keeps in flight")
@@ -136,6 +140,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions must be at least 1, got %d", c.Partitions))
+	}
+	if c.WindowShards < 0 {
+		errs = append(errs, fmt.Errorf("-window-shards must be 0 or more, got %d", c.WindowShards))
 	}
 	if c.JoinShards < 0 {
 		errs = append(errs, fmt.Errorf("-join-shards must be 0 or more, got %d", c.JoinShards))

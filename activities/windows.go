@@ -1,0 +1,99 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/pipelines"
+	"github.com/tributary-dev/tributary/internal/window"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// ClosedWindow is a window whose aggregate is final.
+type ClosedWindow struct {
+	Key         string
+	SizeSeconds int64
+	Start       time.Time
+	Partial     window.Partial
+}
+
+// ID names the window as its rows and output records are keyed: "key|size|start".
+func (w ClosedWindow) ID() string {
+	return w.Key + "|" + strconv.FormatInt(w.SizeSeconds, 10) + "|" + w.Start.UTC().Format(time.RFC3339Nano)
+}
+
+// FlushRequest is one workflow run's batch of closed windows.
+type FlushRequest struct {
+	Pipeline string
+	Writer   string
+	Windows  []ClosedWindow
+	ClosedAt time.Time
+}
+
+// FlushResult lists the windows another run had already made final: they were not written
+// again, so a replayed record can never overwrite a final row with a partial one.
+type FlushResult struct {
+	AlreadyFinal []string
+}
+
+// FlushWindows writes each closed window's row (absolute values, keyed by pipeline, key,
+// size and start) and its output record. A window already written by another run is left as
+// it is; a retry of the same run writes the same values again.
+func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushResult, error) {
+	var res FlushResult
+	spec, ok := pipelines.ByName(req.Pipeline)
+	if !ok {
+		return res, fmt.Errorf("unknown window pipeline %q", req.Pipeline)
+	}
+	var fresh []schemas.WindowResult
+	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, w := range req.Windows {
+			var existing schemas.WindowResult
+			q := tx.Select("writer").Where("pipeline = ? AND key = ? AND size_seconds = ? AND window_start = ?", req.Pipeline, w.Key, w.SizeSeconds, w.Start.UTC()).Limit(1).Find(&existing)
+			if q.Error != nil {
+				return fmt.Errorf("look up window %s: %w", w.ID(), q.Error)
+			}
+			if q.RowsAffected > 0 && existing.Writer != req.Writer {
+				res.AlreadyFinal = append(res.AlreadyFinal, w.ID())
+				continue
+			}
+			p := w.Partial
+			fresh = append(fresh, schemas.WindowResult{
+				Pipeline: req.Pipeline, Key: w.Key, SizeSeconds: w.SizeSeconds, WindowStart: w.Start.UTC(),
+				Count: p.Count, Sum: p.Sum, Min: p.Min, Max: p.Max, Avg: p.Avg(), FirstAt: p.First.UTC(), LastAt: p.Last.UTC(),
+				ClosedAt: req.ClosedAt.UTC(), Writer: req.Writer,
+			})
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		return tx.Clauses(clause.OnConflict{UpdateAll: true}).CreateInBatches(fresh, 200).Error
+	})
+	if err != nil {
+		return res, fmt.Errorf("flush %d %s windows: %w", len(req.Windows), req.Pipeline, err)
+	}
+	msgs := make([]*kafka.Message, 0, len(fresh))
+	for _, r := range fresh {
+		size := time.Duration(r.SizeSeconds) * time.Second
+		out := schemas.WindowOutput{Version: schemas.RecordVersion, Pipeline: r.Pipeline, Key: r.Key, SizeSeconds: r.SizeSeconds,
+			WindowStart: r.WindowStart, WindowEnd: r.WindowStart.Add(size), Count: r.Count, Sum: r.Sum, Min: r.Min, Max: r.Max, Avg: r.Avg}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return res, err
+		}
+		key := ClosedWindow{Key: r.Key, SizeSeconds: r.SizeSeconds, Start: r.WindowStart}.ID()
+		msgs = append(msgs, kafkaio.Message(spec.OutputTopics[size], []byte(key), b))
+	}
+	if err := a.Producer.Send(ctx, msgs...); err != nil {
+		return res, fmt.Errorf("send %d %s window outputs: %w", len(msgs), req.Pipeline, err)
+	}
+	return res, nil
+}

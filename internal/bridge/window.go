@@ -1,0 +1,222 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/pipelines"
+	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/workflows"
+)
+
+// ErrSkip marks a valid record that a pipeline leaves out: its offset advances, and it is
+// neither delivered nor dead-lettered.
+var ErrSkip = errors.New("skipped")
+
+// Window routes a window pipeline's records to WindowWorkflows, pre-aggregated: a batch
+// becomes one update per workflow carrying mergeable partials per (key, window) and the
+// offset ranges they cover, so the number of Temporal actions follows the number of
+// workflows and batches, not of records.
+type Window struct {
+	Spec     pipelines.Spec
+	Temporal client.Client
+	// DB and Late record the records of partials a workflow found late.
+	DB   *gorm.DB
+	Late *kafkaio.Producer
+	// Shards > 0 hashes keys over that many workflows; 0 runs one per key.
+	Shards int
+	// Idle ends a per-key workflow after this long without records or open windows.
+	Idle time.Duration
+	// PerRecord sends each record as its own partial (no pre-aggregation), for comparison.
+	PerRecord bool
+}
+
+type windowItem struct {
+	item pipelines.Item
+	msg  *kafka.Message
+}
+
+// Name implements Pipeline.
+func (w *Window) Name() string { return w.Spec.Name }
+
+// Topics implements Pipeline.
+func (w *Window) Topics() []string { return []string{w.Spec.Topic} }
+
+// WorkflowID names the workflow that aggregates a key.
+func (w *Window) WorkflowID(key string) string {
+	prefix := workflows.WindowIDPrefix + w.Spec.Name + "/"
+	if w.Shards <= 0 || key == pipelines.GlobalKey {
+		return prefix + key
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return prefix + "shard-" + strconv.Itoa(int(h.Sum32()%uint32(w.Shards)))
+}
+
+// Route implements Pipeline.
+func (w *Window) Route(m *kafka.Message) (Routed, error) {
+	it, err := w.Spec.Extract(m.Value)
+	if errors.Is(err, pipelines.ErrFiltered) {
+		return Routed{}, ErrSkip
+	}
+	if err != nil {
+		return Routed{}, err
+	}
+	return Routed{WorkflowID: w.WorkflowID(it.Key), Msg: m, Value: windowItem{item: it, msg: m}}, nil
+}
+
+// Deliver implements Pipeline with Update-with-Start. When the workflow answers that the
+// batch overlaps offsets it already applied (a redelivery after a crash, a rewind, a moved
+// partition), the batch is rebuilt from the records past those offsets and sent again: a
+// partial is never applied twice, and never split.
+func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
+	items := make([]windowItem, len(recs))
+	for i, r := range recs {
+		items[i] = r.Value.(windowItem)
+	}
+	for attempt := 0; len(items) > 0; attempt++ {
+		if attempt > 3 {
+			return fmt.Errorf("window batch for %s still overlaps after %d rebuilds", workflowID, attempt)
+		}
+		batch, members := w.aggregate(items)
+		ack, err := w.update(ctx, workflowID, batch)
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == workflows.ErrStraddle {
+			var applied map[string]int64
+			if derr := appErr.Details(&applied); derr != nil {
+				return fmt.Errorf("decode applied offsets of %s: %w", workflowID, derr)
+			}
+			items = pastApplied(items, applied)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("update %s: %w", workflowID, err)
+		}
+		return w.recordLate(ctx, ack, members)
+	}
+	return nil
+}
+
+// aggregate builds a batch's partials and ranges; members[i] lists the records of partial i.
+func (w *Window) aggregate(items []windowItem) (schemas.WindowBatch, [][]windowItem) {
+	var b schemas.WindowBatch
+	var members [][]windowItem
+	index := map[string]int{}
+	ranges := map[string]int{}
+	for n, it := range items {
+		tp := it.msg.TopicPartition
+		r := schemas.OffsetRange{Topic: *tp.Topic, Partition: tp.Partition, From: int64(tp.Offset), To: int64(tp.Offset)}
+		if i, ok := ranges[r.TopicPartition()]; ok {
+			b.Ranges[i].From = min(b.Ranges[i].From, r.From)
+			b.Ranges[i].To = max(b.Ranges[i].To, r.To)
+		} else {
+			ranges[r.TopicPartition()] = len(b.Ranges)
+			b.Ranges = append(b.Ranges, r)
+		}
+		for _, spec := range w.Spec.Windows {
+			for _, start := range spec.Starts(it.item.At) {
+				size := int64(spec.Size / time.Second)
+				id := it.item.Key + "|" + strconv.FormatInt(size, 10) + "|" + strconv.FormatInt(start.UnixNano(), 10)
+				if w.PerRecord {
+					id += "|" + strconv.Itoa(n)
+				}
+				i, ok := index[id]
+				if !ok {
+					i = len(b.Partials)
+					index[id] = i
+					b.Partials = append(b.Partials, schemas.WindowPartial{Key: it.item.Key, SizeSeconds: size, Start: start})
+					members = append(members, nil)
+				}
+				b.Partials[i].Partial.Add(it.item.Value, it.item.At)
+				members[i] = append(members[i], it)
+			}
+		}
+	}
+	return b, members
+}
+
+func pastApplied(items []windowItem, applied map[string]int64) []windowItem {
+	var out []windowItem
+	for _, it := range items {
+		tp := it.msg.TopicPartition
+		if a, ok := applied[fmt.Sprintf("%s/%d", *tp.Topic, tp.Partition)]; ok && int64(tp.Offset) <= a {
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func (w *Window) update(ctx context.Context, workflowID string, b schemas.WindowBatch) (schemas.WindowAck, error) {
+	var ack schemas.WindowAck
+	params := workflows.WindowParams{Pipeline: w.Spec.Name, Windows: w.Spec.Windows, MaxUpdates: 1000}
+	if w.Shards <= 0 && !w.isGlobal(workflowID) {
+		params.Idle = w.Idle
+	}
+	start := w.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       workflowID,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.WindowWorkflow, params)
+	h, err := w.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName:   workflows.UpdateWindowBatch,
+			Args:         []any{b},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return ack, err
+	}
+	return ack, h.Get(ctx, &ack)
+}
+
+func (w *Window) isGlobal(workflowID string) bool {
+	return workflowID == workflows.WindowIDPrefix+w.Spec.Name+"/"+pipelines.GlobalKey
+}
+
+// recordLate writes the records of late partials to late_records (once each, keyed by
+// offset) and copies them to the pipeline's late topic.
+func (w *Window) recordLate(ctx context.Context, ack schemas.WindowAck, members [][]windowItem) error {
+	if len(ack.Late) == 0 {
+		return nil
+	}
+	seen := map[kafka.TopicPartition]bool{}
+	var rows []schemas.LateRecord
+	var msgs []*kafka.Message
+	now := time.Now().UTC()
+	for _, i := range ack.Late {
+		for _, it := range members[i] {
+			tp := it.msg.TopicPartition
+			k := kafka.TopicPartition{Partition: tp.Partition, Offset: tp.Offset}
+			if seen[k] {
+				continue // a record is in one partial per window size
+			}
+			seen[k] = true
+			rows = append(rows, schemas.LateRecord{Topic: *tp.Topic, Partition: tp.Partition, Offset: int64(tp.Offset), Pipeline: w.Spec.Name, Key: it.item.Key, Reason: "late: window already closed", At: now})
+			lm := kafkaio.DeadLetter(it.msg, "late: window already closed")
+			lm.TopicPartition.Topic = ptr(schemas.LateTopic(w.Spec.Name))
+			msgs = append(msgs, lm)
+		}
+	}
+	if err := w.DB.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
+		return fmt.Errorf("record %d late %s records: %w", len(rows), w.Spec.Name, err)
+	}
+	return w.Late.Send(ctx, msgs...)
+}
+
+func ptr[T any](v T) *T { return &v }

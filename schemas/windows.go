@@ -1,0 +1,127 @@
+package schemas
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tributary-dev/tributary/internal/window"
+)
+
+// Topics of the window pipelines.
+const (
+	// TopicLikes receives like events keyed by video id.
+	TopicLikes = "likes"
+	// TopicTransactions receives e-commerce transactions keyed by transaction id.
+	TopicTransactions = "transactions"
+	// TopicTransactionsAggregate receives one record per closed 3-second window.
+	TopicTransactionsAggregate = "transactions_aggregate"
+)
+
+// LikesOutputTopics maps a likes window size to its output topic.
+var LikesOutputTopics = map[time.Duration]string{
+	time.Minute:      "video_aggregations_1",
+	5 * time.Minute:  "video_aggregations_5",
+	10 * time.Minute: "video_aggregations_10",
+}
+
+// Window pipeline names.
+const (
+	PipelineLikes        = "likes"
+	PipelineTransactions = "transactions"
+)
+
+// LateTopic names the topic a pipeline's late records are copied to.
+func LateTopic(pipeline string) string { return pipeline + ".late" }
+
+// Like is one like of a video.
+type Like struct {
+	Version int       `json:"v"`
+	VideoID string    `json:"video_id"`
+	At      time.Time `json:"at"`
+}
+
+// Transaction is one fake e-commerce transaction. The ten user ids each start with a
+// different digit d, and a user always pays 10 x d (0 counting as 10), so every window's
+// sum is known from its count per user.
+type Transaction struct {
+	Version int       `json:"v"`
+	ID      string    `json:"id"`
+	UserID  string    `json:"user_id"`
+	Amount  float64   `json:"amount"`
+	Status  string    `json:"status"`
+	At      time.Time `json:"at"`
+}
+
+// Transaction statuses.
+const (
+	StatusPaid     = "paid"
+	StatusFailed   = "failed"
+	StatusRefunded = "refunded"
+)
+
+// WindowResult is one closed window's aggregate, written once with absolute values and
+// keyed by what it describes.
+type WindowResult struct {
+	Pipeline    string    `gorm:"primaryKey;size:32"`
+	Key         string    `gorm:"primaryKey;size:200"`
+	SizeSeconds int64     `gorm:"primaryKey"`
+	WindowStart time.Time `gorm:"primaryKey"`
+	Count       int64     `gorm:"not null"`
+	Sum         float64   `gorm:"not null"`
+	Min         float64   `gorm:"not null"`
+	Max         float64   `gorm:"not null"`
+	Avg         float64   `gorm:"not null"`
+	FirstAt     time.Time `gorm:"not null"`
+	LastAt      time.Time `gorm:"not null"`
+	ClosedAt    time.Time `gorm:"not null"`
+	// Writer names the workflow run that closed the window; see JoinedEvent.Writer.
+	Writer string `gorm:"size:300;not null"`
+}
+
+// WindowOutput is the record a closed window writes to its output topic, keyed by
+// "key|size|start" so that a repeat is recognisable.
+type WindowOutput struct {
+	Version     int       `json:"v"`
+	Pipeline    string    `json:"pipeline"`
+	Key         string    `json:"key"`
+	SizeSeconds int64     `json:"size_seconds"`
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	Count       int64     `json:"count"`
+	Sum         float64   `json:"sum"`
+	Min         float64   `json:"min"`
+	Max         float64   `json:"max"`
+	Avg         float64   `json:"avg"`
+}
+
+// OffsetRange is the span of one partition's offsets (inclusive) that a window batch covers.
+type OffsetRange struct {
+	Topic     string `json:"t"`
+	Partition int32  `json:"p"`
+	From      int64  `json:"f"`
+	To        int64  `json:"o"`
+}
+
+// TopicPartition names the range's partition as "topic/partition".
+func (r OffsetRange) TopicPartition() string { return fmt.Sprintf("%s/%d", r.Topic, r.Partition) }
+
+// WindowPartial is the bridge's pre-aggregate of one key's records in one window.
+type WindowPartial struct {
+	Key         string         `json:"k"`
+	SizeSeconds int64          `json:"s"`
+	Start       time.Time      `json:"w"`
+	Partial     window.Partial `json:"a"`
+}
+
+// WindowBatch is what a bridge batch carries to one window workflow: partials, and the
+// offsets of every partition they were built from.
+type WindowBatch struct {
+	Ranges   []OffsetRange   `json:"r"`
+	Partials []WindowPartial `json:"a"`
+}
+
+// WindowAck is a window workflow's answer to a batch: which partials came for windows
+// already closed (their records are late).
+type WindowAck struct {
+	Late []int `json:"late,omitempty"`
+}

@@ -1,0 +1,276 @@
+package workflows
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/internal/window"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// WindowParams configure a WindowWorkflow: one key, a shard of keys, or a whole stream.
+type WindowParams struct {
+	Pipeline string
+	Windows  []window.Spec
+	// Idle ends the run once no window is open and nothing arrived for this long; 0 runs
+	// until continue-as-new (shards and global keys).
+	Idle time.Duration
+	// MaxUpdates makes the run continue as new after this many batches; the server allows
+	// at most 2,000 updates per run.
+	MaxUpdates int
+	State      *WindowState
+}
+
+// WindowState is a WindowWorkflow's serialisable state.
+type WindowState struct {
+	// Open windows by "key|size|start".
+	Open map[string]*OpenWindow
+	// Applied maps "topic/partition" to the last offset of the last batch applied.
+	Applied map[string]int64
+	// Watermark is the newest event time aggregated.
+	Watermark time.Time
+	Stats     WindowStats
+}
+
+// OpenWindow is a window still taking records.
+type OpenWindow struct {
+	Key         string
+	SizeSeconds int64
+	Start       time.Time
+	CloseAt     time.Time
+	Partial     window.Partial
+}
+
+// WindowStats count what a window workflow (across its runs) has seen.
+type WindowStats struct {
+	Batches      int64
+	Records      int64
+	LatePartials int64
+	LateRecords  int64
+	Closed       int64
+	// AlreadyFinal counts windows another run had already written; what this run
+	// aggregated into them was dropped.
+	AlreadyFinal int64
+}
+
+// WindowStatus answers QueryStatus.
+type WindowStatus struct {
+	Open      int
+	Watermark time.Time
+	Applied   map[string]int64
+	Stats     WindowStats
+}
+
+// UpdateWindowBatch is the update that carries a bridge batch to a WindowWorkflow.
+const UpdateWindowBatch = "window-batch"
+
+// ErrStraddle is the type of the rejection of a batch whose offsets overlap what the
+// workflow already applied; its details carry the workflow's Applied map, from which the
+// bridge rebuilds the batch with only the records past it.
+const ErrStraddle = "BatchOverlapsApplied"
+
+// WindowWorkflow aggregates a key's (or shard's) records into event-time windows, closes
+// each at its end plus grace (by timer, or sooner when the event-time watermark passes it),
+// and flushes closed windows through a local activity.
+func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
+	w := newWindower(p)
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, w.status); err != nil {
+		return err
+	}
+	updates := 0
+	lastActive := workflow.Now(ctx)
+	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateWindowBatch,
+		func(ctx workflow.Context, b schemas.WindowBatch) (schemas.WindowAck, error) {
+			updates++
+			lastActive = workflow.Now(ctx)
+			ack := w.apply(b, workflow.Now(ctx))
+			w.dirty = true
+			return ack, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: w.validate})
+	if err != nil {
+		return fmt.Errorf("register update: %w", err)
+	}
+	for {
+		if err := w.flushDue(ctx); err != nil {
+			return err
+		}
+		if p.MaxUpdates > 0 && updates >= p.MaxUpdates || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return w.continueAsNew(ctx, p)
+		}
+		wait := time.Duration(0)
+		if next := w.nextClose(); !next.IsZero() {
+			wait = max(next.Sub(workflow.Now(ctx)), time.Millisecond)
+		} else if p.Idle > 0 {
+			wait = max(lastActive.Add(p.Idle).Sub(workflow.Now(ctx)), time.Millisecond)
+		}
+		w.dirty = false
+		if wait == 0 {
+			if err := workflow.Await(ctx, func() bool { return w.dirty }); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return w.dirty }); err != nil {
+			return err
+		}
+		if p.Idle > 0 && len(w.state.Open) == 0 && !workflow.Now(ctx).Before(lastActive.Add(p.Idle)) {
+			// Let updates that were accepted finish before the run ends.
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
+			}
+			if len(w.state.Open) == 0 {
+				return nil
+			}
+		}
+	}
+}
+
+type windower struct {
+	p     WindowParams
+	state *WindowState
+	dirty bool
+	specs map[int64]window.Spec
+}
+
+func newWindower(p WindowParams) *windower {
+	s := p.State
+	if s == nil {
+		s = &WindowState{}
+	}
+	if s.Open == nil {
+		s.Open = map[string]*OpenWindow{}
+	}
+	if s.Applied == nil {
+		s.Applied = map[string]int64{}
+	}
+	w := &windower{p: p, state: s, specs: map[int64]window.Spec{}}
+	for _, sp := range p.Windows {
+		w.specs[int64(sp.Size/time.Second)] = sp
+	}
+	return w
+}
+
+func (w *windower) status() (WindowStatus, error) {
+	return WindowStatus{Open: len(w.state.Open), Watermark: w.state.Watermark, Applied: w.state.Applied, Stats: w.state.Stats}, nil
+}
+
+// validate accepts a batch only if every range starts past what was applied of its
+// partition; otherwise it answers with the Applied map, and no history is written.
+func (w *windower) validate(b schemas.WindowBatch) error {
+	for _, r := range b.Ranges {
+		if applied, ok := w.state.Applied[r.TopicPartition()]; ok && r.From <= applied {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("batch range %s [%d,%d] overlaps applied offset %d", r.TopicPartition(), r.From, r.To, applied),
+				ErrStraddle, nil, w.state.Applied)
+		}
+	}
+	for _, pt := range b.Partials {
+		if _, ok := w.specs[pt.SizeSeconds]; !ok {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no %ds windows in pipeline %s", pt.SizeSeconds, w.p.Pipeline), "UnknownWindow", nil)
+		}
+	}
+	return nil
+}
+
+func windowID(key string, size int64, start time.Time) string {
+	return key + "|" + strconv.FormatInt(size, 10) + "|" + strconv.FormatInt(start.UnixNano(), 10)
+}
+
+// apply merges a batch: a partial for an open window joins it; one for a window already
+// closed (its close time passed, by the clock or the watermark) is late; any other opens
+// its window.
+func (w *windower) apply(b schemas.WindowBatch, now time.Time) schemas.WindowAck {
+	var ack schemas.WindowAck
+	for _, r := range b.Ranges {
+		w.state.Applied[r.TopicPartition()] = r.To
+	}
+	w.state.Stats.Batches++
+	horizon := now
+	if w.state.Watermark.After(horizon) {
+		horizon = w.state.Watermark
+	}
+	for i, pt := range b.Partials {
+		id := windowID(pt.Key, pt.SizeSeconds, pt.Start)
+		w.state.Stats.Records += pt.Partial.Count
+		if ow, ok := w.state.Open[id]; ok {
+			ow.Partial.Merge(pt.Partial)
+			continue
+		}
+		spec := w.specs[pt.SizeSeconds]
+		if spec.Closed(pt.Start, horizon) {
+			ack.Late = append(ack.Late, i)
+			w.state.Stats.LatePartials++
+			w.state.Stats.LateRecords += pt.Partial.Count
+			continue
+		}
+		w.state.Open[id] = &OpenWindow{Key: pt.Key, SizeSeconds: pt.SizeSeconds, Start: pt.Start, CloseAt: spec.CloseAt(pt.Start), Partial: pt.Partial}
+	}
+	for _, pt := range b.Partials {
+		if pt.Partial.Last.After(w.state.Watermark) {
+			w.state.Watermark = pt.Partial.Last
+		}
+	}
+	return ack
+}
+
+// nextClose is the earliest close time of an open window, zero when none is open.
+func (w *windower) nextClose() time.Time {
+	var next time.Time
+	for _, id := range workflow.DeterministicKeys(w.state.Open) {
+		if c := w.state.Open[id].CloseAt; next.IsZero() || c.Before(next) {
+			next = c
+		}
+	}
+	return next
+}
+
+// flushDue closes the windows whose close time the clock or the watermark has reached and
+// writes them, in window order.
+func (w *windower) flushDue(ctx workflow.Context) error {
+	now := workflow.Now(ctx)
+	horizon := now
+	if w.state.Watermark.After(horizon) {
+		horizon = w.state.Watermark
+	}
+	var due []activities.ClosedWindow
+	for _, id := range workflow.DeterministicKeys(w.state.Open) {
+		ow := w.state.Open[id]
+		if ow.CloseAt.After(horizon) {
+			continue
+		}
+		due = append(due, activities.ClosedWindow{Key: ow.Key, SizeSeconds: ow.SizeSeconds, Start: ow.Start, Partial: ow.Partial})
+		delete(w.state.Open, id)
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	info := workflow.GetInfo(ctx)
+	req := activities.FlushRequest{Pipeline: w.p.Pipeline, Writer: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID, Windows: due, ClosedAt: now}
+	var a *activities.Activities
+	var res activities.FlushResult
+	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, finishOptions), a.FlushWindows, req).Get(ctx, &res); err != nil {
+		return fmt.Errorf("flush %d windows: %w", len(due), err)
+	}
+	w.state.Stats.Closed += int64(len(due) - len(res.AlreadyFinal))
+	w.state.Stats.AlreadyFinal += int64(len(res.AlreadyFinal))
+	return nil
+}
+
+// continueAsNew waits for accepted updates to finish, flushes what is due, and carries the
+// state into a new run.
+func (w *windower) continueAsNew(ctx workflow.Context, p WindowParams) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	if err := w.flushDue(ctx); err != nil {
+		return err
+	}
+	p.State = w.state
+	return workflow.NewContinueAsNewError(ctx, WindowWorkflow, p)
+}
