@@ -167,7 +167,7 @@ func (w *windower) validate(b schemas.WindowBatch) error {
 		if applied, ok := w.state.Applied[r.TopicPartition()]; ok && r.From <= applied {
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("batch range %s [%d,%d] overlaps applied offset %d", r.TopicPartition(), r.From, r.To, applied),
-				ErrStraddle, nil, w.state.Applied)
+				ErrStraddle, nil, w.appliedCopy())
 		}
 	}
 	for _, pt := range b.Partials {
@@ -176,6 +176,15 @@ func (w *windower) validate(b schemas.WindowBatch) error {
 		}
 	}
 	return nil
+}
+
+// appliedCopy is the Applied map as it is now, for an answer encoded later.
+func (w *windower) appliedCopy() map[string]int64 {
+	out := make(map[string]int64, len(w.state.Applied))
+	for _, k := range workflow.DeterministicKeys(w.state.Applied) {
+		out[k] = w.state.Applied[k]
+	}
+	return out
 }
 
 func windowID(key string, size int64, start time.Time) string {

@@ -1,0 +1,194 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/internal/window"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// flushRecorder stands in for the database behind FlushWindows and answers like it.
+type flushRecorder struct {
+	mu      sync.Mutex
+	flushed []activities.ClosedWindow
+	writers map[string]string
+}
+
+func (f *flushRecorder) flush(_ context.Context, req activities.FlushRequest) (activities.FlushResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.writers == nil {
+		f.writers = map[string]string{}
+	}
+	var res activities.FlushResult
+	for _, w := range req.Windows {
+		if prev, ok := f.writers[w.ID()]; ok && prev != req.Writer {
+			res.AlreadyFinal = append(res.AlreadyFinal, w.ID())
+			continue
+		}
+		f.writers[w.ID()] = req.Writer
+		f.flushed = append(f.flushed, w)
+	}
+	return res, nil
+}
+
+var wt0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func newWindowEnv(t *testing.T, rec *flushRecorder) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(wt0)
+	var a *activities.Activities
+	env.RegisterActivity(a)
+	env.OnActivity(a.FlushWindows, mock.Anything, mock.Anything).Return(rec.flush)
+	return env
+}
+
+func partial(key string, size time.Duration, start time.Time, values ...float64) schemas.WindowPartial {
+	p := schemas.WindowPartial{Key: key, SizeSeconds: int64(size / time.Second), Start: start}
+	for i, v := range values {
+		p.Partial.Add(v, start.Add(time.Duration(i)*time.Millisecond))
+	}
+	return p
+}
+
+type sent struct {
+	ack schemas.WindowAck
+	err error
+}
+
+func sendBatch(env *testsuite.TestWorkflowEnvironment, after time.Duration, b schemas.WindowBatch, out *sent) {
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateWindowBatch, "", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { out.err = err },
+			OnAccept: func() {},
+			OnComplete: func(v any, err error) {
+				if err != nil {
+					out.err = err
+					return
+				}
+				out.ack = v.(schemas.WindowAck)
+			},
+		}, b)
+	}, after)
+}
+
+var threeSeconds = []window.Spec{{Size: 3 * time.Second, Grace: time.Second}}
+
+func TestWindowClosesByTimer(t *testing.T) {
+	rec := &flushRecorder{}
+	env := newWindowEnv(t, rec)
+	var r1 sent
+	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 0, To: 9}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 10, 20, 30)},
+	}, &r1)
+	env.RegisterDelayedCallback(func() {
+		require.Empty(t, rec.flushed, "a window stays open until its end plus grace")
+	}, 3500*time.Millisecond)
+	env.RegisterDelayedCallback(func() {
+		require.Len(t, rec.flushed, 1)
+		env.CancelWorkflow()
+	}, 5*time.Second)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds})
+	require.NoError(t, r1.err)
+	w := rec.flushed[0]
+	require.Equal(t, int64(3), w.Partial.Count)
+	require.Equal(t, 60.0, w.Partial.Sum)
+	require.True(t, w.Start.Equal(wt0))
+}
+
+func TestWindowRejectsOverlappingOffsets(t *testing.T) {
+	rec := &flushRecorder{}
+	env := newWindowEnv(t, rec)
+	var first, overlap, next sent
+	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 0, To: 9}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 1, 1)},
+	}, &first)
+	// A resend that straddles offset 9 cannot be split: it is turned away with the applied offsets.
+	sendBatch(env, 200*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 5, To: 14}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 1, 1, 1)},
+	}, &overlap)
+	sendBatch(env, 300*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 10, To: 14}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 1)},
+	}, &next)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 6*time.Second)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds})
+	require.NoError(t, first.err)
+	require.NoError(t, next.err)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(overlap.err, &appErr), "got %v", overlap.err)
+	require.Equal(t, ErrStraddle, appErr.Type())
+	var applied map[string]int64
+	require.NoError(t, appErr.Details(&applied))
+	require.Equal(t, map[string]int64{"tx/0": 9}, applied)
+	require.Len(t, rec.flushed, 1)
+	require.Equal(t, int64(3), rec.flushed[0].Partial.Count, "the overlapping batch counted nothing")
+}
+
+func TestWindowLateAndWatermark(t *testing.T) {
+	rec := &flushRecorder{}
+	env := newWindowEnv(t, rec)
+	var a, b, late sent
+	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 0, To: 0}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 5)},
+	}, &a)
+	// An event 10 s ahead moves the watermark past the first window's close: it closes
+	// before its timer would fire.
+	sendBatch(env, 200*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 1, To: 1}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0.Add(9*time.Second), 7)},
+	}, &b)
+	env.RegisterDelayedCallback(func() {
+		require.Len(t, rec.flushed, 1, "the watermark closed the first window at once")
+	}, 300*time.Millisecond)
+	sendBatch(env, 400*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 2, To: 2}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 100)},
+	}, &late)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		var st WindowStatus
+		require.NoError(t, v.Get(&st))
+		require.Equal(t, int64(1), st.Stats.LatePartials)
+		require.Equal(t, int64(1), st.Stats.LateRecords)
+		env.CancelWorkflow()
+	}, 20*time.Second)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds})
+	require.Equal(t, []int{0}, late.ack.Late)
+	require.Len(t, rec.flushed, 2)
+	require.Equal(t, 5.0, rec.flushed[0].Partial.Sum, "the late value did not reach the final window")
+}
+
+func TestWindowIdleRunEnds(t *testing.T) {
+	rec := &flushRecorder{}
+	env := newWindowEnv(t, rec)
+	var a sent
+	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "likes", Partition: 0, From: 0, To: 0}},
+		Partials: []schemas.WindowPartial{partial("v1", time.Minute, wt0, 1)},
+	}, &a)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "likes", Windows: []window.Spec{{Size: time.Minute, Grace: 5 * time.Second}}, Idle: 2 * time.Minute})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.Len(t, rec.flushed, 1, "the open window was flushed before the run ended")
+}
