@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"
 	"github.com/tributary-dev/tributary/internal/txsim"
+	"github.com/tributary-dev/tributary/internal/window"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
 )
@@ -145,4 +149,108 @@ func waitGroupCaughtUp(t *testing.T, bootstrap, group, topic string) {
 		}
 		return true
 	})
+}
+
+// TestLikes sends likes for 100 videos and waits for their 1-minute windows to close: each
+// video's row and its record on video_aggregations_1 hold exactly the likes sent.
+func TestLikes(t *testing.T) {
+	cfg := testenv.Config(t)
+	env := testenv.Start(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	want := map[string]int64{} // "video|window start" -> likes
+	var msgs []*kafka.Message
+	rng := rand.New(rand.NewPCG(3, 0))
+	zipf := rand.NewZipf(rng, 1.3, 1, 99)
+	minute := window.Spec{Size: time.Minute}
+	for range 3000 {
+		like := schemas.Like{Version: schemas.RecordVersion, VideoID: fmt.Sprintf("video-%d", zipf.Uint64()), At: time.Now().UTC()}
+		b, _ := json.Marshal(like)
+		msgs = append(msgs, kafkaio.Message(schemas.TopicLikes, []byte(like.VideoID), b))
+		want[like.VideoID+"|"+minute.Starts(like.At)[0].Format(time.RFC3339)]++
+	}
+	msgs = append(msgs, kafkaio.Message(schemas.TopicLikes, []byte("video-x"), []byte(`{"v":1,"video_id":"video-x"}`)))
+	if err := env.Deps.Producer.Send(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	testenv.Eventually(t, 3*time.Minute, "every 1-minute likes window to close", func() bool {
+		var rows []schemas.WindowResult
+		if err := env.Deps.DB.Where("pipeline = ? AND size_seconds = 60", schemas.PipelineLikes).Find(&rows).Error; err != nil {
+			return false
+		}
+		got = map[string]int64{}
+		for _, r := range rows {
+			got[r.Key+"|"+r.WindowStart.UTC().Format(time.RFC3339)] = r.Count
+		}
+		return len(got) >= len(want)
+	})
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("window %s: %d likes stored, %d sent", k, got[k], n)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d windows stored, %d expected", len(got), len(want))
+	}
+	// The same counts went out on video_aggregations_1, one record per window.
+	out := readWindowOutputs(t, cfg.KafkaBootstrap, schemas.LikesOutputTopics[time.Minute])
+	for k, n := range want {
+		if out[k] != n {
+			t.Errorf("output %s: %d, want %d", k, out[k], n)
+		}
+	}
+	// The malformed like went to the dead-letter topic, and nothing else stopped.
+	end, err := joinsim.EndOffsets(cfg.KafkaBootstrap, []string{kafkaio.DLQTopic(schemas.TopicLikes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dead int64
+	for _, o := range end[kafkaio.DLQTopic(schemas.TopicLikes)] {
+		dead += o
+	}
+	if dead != 1 {
+		t.Errorf("%d likes dead-lettered, want 1", dead)
+	}
+}
+
+func readWindowOutputs(t *testing.T, bootstrap, topic string) map[string]int64 {
+	t.Helper()
+	end, err := joinsim.EndOffsets(bootstrap, []string{topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := kafkaio.ConsumerConfig(bootstrap, "test-window-outputs")
+	c, err := kafka.NewConsumer(&conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var parts []kafka.TopicPartition
+	for p := range end[topic] {
+		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: int32(p), Offset: kafka.OffsetBeginning})
+	}
+	if err := c.Assign(parts); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	next := make([]int64, len(end[topic]))
+	deadline := time.Now().Add(time.Minute)
+	for !caughtUp(next, end[topic]) && time.Now().Before(deadline) {
+		m, err := c.ReadMessage(100 * time.Millisecond)
+		if err != nil {
+			continue
+		}
+		next[m.TopicPartition.Partition] = int64(m.TopicPartition.Offset) + 1
+		var o schemas.WindowOutput
+		if err := json.Unmarshal(m.Value, &o); err != nil {
+			t.Fatal(err)
+		}
+		k := o.Key + "|" + o.WindowStart.UTC().Format(time.RFC3339)
+		if _, twice := out[k]; twice {
+			t.Errorf("window %s output twice", k)
+		}
+		out[k] = o.Count
+	}
+	return out
 }

@@ -27,6 +27,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, log *slo
 		err = demo(ctx, rest, stdout, log)
 	case "simulate":
 		err = simulate(ctx, rest, stdout, log)
+	case "verify":
+		if len(rest) == 0 || rest[0] != "transactions" {
+			err = errors.New("usage: starter verify transactions")
+			break
+		}
+		err = verifyTransactions(ctx, rest[1:], stdout, log)
 	case "samples":
 		err = samples(rest, stdout)
 	case "bench":
@@ -58,6 +64,10 @@ starter: run Tributary's embedded stack and its simulations.
   starter dev                  start the embedded stack (Kafka-protocol broker, Temporal + UI,
                                worker, bridge) until Ctrl-C
   starter simulate join        send join rows to a running stack and report acks and delays
+  starter simulate likes       send likes for videos, Zipf-skewed, and show the top videos
+  starter simulate transactions -n N
+                               send transactions whose window sums are known
+  starter verify transactions  recompute every closed window from the topic and compare
   starter samples join -out D  write sample input files shaped like sim_file1..3
   starter bench join           measure the join on a fresh embedded stack
 

@@ -84,7 +84,9 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"simulate", "join", "-missing", "2"},
 		{"simulate", "join", "-n", "0"},
-		{"simulate", "likes"},
+		{"simulate", "likes", "-skew", "0.5"},
+		{"simulate", "nothing"},
+		{"verify", "likes"},
 		{"nonsense"},
 		{"dev", "-partitions", "0", "-state-dir", t.TempDir()},
 	} {

@@ -86,8 +86,14 @@ func (j *joinFlags) params(deadline time.Duration) workflows.SimulateJoinParams 
 
 // simulate is `starter simulate join` against a running stack.
 func simulate(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	if len(args) > 0 && args[0] == "transactions" {
+		return simulateTransactions(ctx, args[1:], out, log)
+	}
+	if len(args) > 0 && args[0] == "likes" {
+		return simulateLikes(ctx, args[1:], out, log)
+	}
 	if len(args) == 0 || args[0] != "join" {
-		return errors.New("usage: starter simulate join [flags] (the only pipeline so far is join)")
+		return errors.New("usage: starter simulate join|likes|transactions [flags]")
 	}
 	fs, cfg, err := configFlags("simulate join")
 	if err != nil {
