@@ -18,12 +18,13 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 5 {
-		t.Fatalf("found %d recorded histories, want at least 5", len(files))
+	if len(files) < 7 {
+		t.Fatalf("found %d recorded histories, want at least 7", len(files))
 	}
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(JoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})
 	r.RegisterWorkflowWithOptions(SimulateJoinWorkflow, workflow.RegisterOptions{Name: WorkflowSimulateJoin})
+	r.RegisterWorkflowWithOptions(WindowWorkflow, workflow.RegisterOptions{Name: WorkflowWindow})
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"
+	"github.com/tributary-dev/tributary/internal/txsim"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
 )
@@ -103,6 +105,25 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		record(env, "simulate_join", workflows.SimulationIDPrefix+"join/"+plan.RunID, "")
 	})
 
+	t.Run("windows", func(t *testing.T) {
+		cfg := testenv.Config(t)
+		env := testenv.Start(t, cfg)
+		ctx := context.Background()
+		if err := txsim.Produce(ctx, env.Deps.Producer, "rec", 5, 3000, 1000, nil); err != nil {
+			t.Fatal(err)
+		}
+		like, _ := json.Marshal(schemas.Like{Version: schemas.RecordVersion, VideoID: "video-rec", At: time.Now().UTC()})
+		if err := env.Deps.Producer.Send(ctx, kafkaio.Message(schemas.TopicLikes, []byte("video-rec"), like)); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, time.Minute, "transactions windows to close", func() bool {
+			v, err := txsim.Verify(ctx, cfg.KafkaBootstrap, env.Deps.DB, time.Now().Add(-2*time.Second), true)
+			return err == nil && v.Records == 3000 && v.Open == 0 && len(v.Differences) == 0
+		})
+		record(env, "window_transactions", workflows.WindowIDPrefix+schemas.PipelineTransactions+"/all", "")
+		record(env, "window_likes", workflows.WindowIDPrefix+schemas.PipelineLikes+"/video-rec", "")
+	})
+
 	replayer := worker.NewWorkflowReplayer()
 	app.RegisterWorkflows(replayer)
 	for _, f := range files {
@@ -110,8 +131,8 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Errorf("replay %s: %v", filepath.Base(f), err)
 		}
 	}
-	if len(files) != 5 {
-		t.Errorf("recorded %d histories, want 5", len(files))
+	if len(files) != 7 {
+		t.Errorf("recorded %d histories, want 7", len(files))
 	}
 }
 
