@@ -102,6 +102,9 @@ func New(p Pipeline, dlq *kafkaio.Producer, opts Options) (*Bridge, error) {
 	return &Bridge{opts: opts, pipeline: p, consumer: c, dlq: dlq}, nil
 }
 
+// Pipeline is the pipeline the bridge feeds.
+func (b *Bridge) Pipeline() Pipeline { return b.pipeline }
+
 // Run consumes until ctx ends, then commits what was stored and leaves the group.
 func (b *Bridge) Run(ctx context.Context) error {
 	log := b.opts.Log.With("pipeline", b.pipeline.Name())

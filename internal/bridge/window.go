@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -39,8 +40,10 @@ type Window struct {
 	Shards int
 	// Idle ends a per-key workflow after this long without records or open windows.
 	Idle time.Duration
-	// PerRecord sends each record as its own partial (no pre-aggregation), for comparison.
+	// PerRecord sends each record in an update of its own (no pre-aggregation), for comparison.
 	PerRecord bool
+	// Updates counts the updates sent: the Temporal actions the pipeline costs.
+	Updates atomic.Int64
 }
 
 type windowItem struct {
@@ -86,6 +89,18 @@ func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed) 
 	for i, r := range recs {
 		items[i] = r.Value.(windowItem)
 	}
+	if w.PerRecord {
+		for _, it := range items {
+			if err := w.deliver(ctx, workflowID, []windowItem{it}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return w.deliver(ctx, workflowID, items)
+}
+
+func (w *Window) deliver(ctx context.Context, workflowID string, items []windowItem) error {
 	for attempt := 0; len(items) > 0; attempt++ {
 		if attempt > 3 {
 			return fmt.Errorf("window batch for %s still overlaps after %d rebuilds", workflowID, attempt)
@@ -115,7 +130,7 @@ func (w *Window) aggregate(items []windowItem) (schemas.WindowBatch, [][]windowI
 	var members [][]windowItem
 	index := map[string]int{}
 	ranges := map[string]int{}
-	for n, it := range items {
+	for _, it := range items {
 		tp := it.msg.TopicPartition
 		r := schemas.OffsetRange{Topic: *tp.Topic, Partition: tp.Partition, From: int64(tp.Offset), To: int64(tp.Offset)}
 		if i, ok := ranges[r.TopicPartition()]; ok {
@@ -129,9 +144,6 @@ func (w *Window) aggregate(items []windowItem) (schemas.WindowBatch, [][]windowI
 			for _, start := range spec.Starts(it.item.At) {
 				size := int64(spec.Size / time.Second)
 				id := it.item.Key + "|" + strconv.FormatInt(size, 10) + "|" + strconv.FormatInt(start.UnixNano(), 10)
-				if w.PerRecord {
-					id += "|" + strconv.Itoa(n)
-				}
 				i, ok := index[id]
 				if !ok {
 					i = len(b.Partials)
@@ -161,6 +173,7 @@ func pastApplied(items []windowItem, applied map[string]int64) []windowItem {
 
 func (w *Window) update(ctx context.Context, workflowID string, b schemas.WindowBatch) (schemas.WindowAck, error) {
 	var ack schemas.WindowAck
+	w.Updates.Add(1)
 	params := workflows.WindowParams{Pipeline: w.Spec.Name, Windows: w.Spec.Windows, MaxUpdates: 1000}
 	if w.Shards <= 0 && !w.isGlobal(workflowID) {
 		params.Idle = w.Idle

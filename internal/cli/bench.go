@@ -15,8 +15,11 @@ import (
 
 // benchCmd is `starter bench join`: a fresh embedded stack, measured.
 func benchCmd(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	if len(args) > 0 && args[0] == "windows" {
+		return benchWindows(ctx, args[1:], out, log)
+	}
 	if len(args) == 0 || args[0] != "join" {
-		return errors.New("usage: starter bench join [flags]")
+		return errors.New("usage: starter bench join|windows [flags]")
 	}
 	o := bench.DefaultJoinOptions()
 	fs := flag.NewFlagSet("bench join", flag.ContinueOnError)
@@ -68,4 +71,30 @@ func printBench(out io.Writer, r bench.JoinResult) {
 	lat(fmt.Sprintf("sharded (%d)", r.Shards), r.ShardedLatency)
 	fmt.Fprintln(out)
 	fmt.Fprint(out, DelayChart(r.ShardedLatency.Report.Delays, 40))
+}
+
+// benchWindows is `starter bench windows`.
+func benchWindows(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	o := bench.DefaultWindowOptions()
+	fs := flag.NewFlagSet("bench windows", flag.ContinueOnError)
+	fs.IntVar(&o.Records, "records", o.Records, "records per pre-aggregated run")
+	fs.IntVar(&o.PerRecordRecords, "per-record", o.PerRecordRecords, "records of the one-update-per-record runs")
+	fs.IntVar(&o.Videos, "videos", o.Videos, "videos the likes are spread over")
+	fs.IntVar(&o.Shards, "shards", o.Shards, "workflows per pipeline in the sharded runs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := bench.RunWindows(ctx, o, out, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nwindow bench (embedded stack; records/s until the bridge committed the last record)")
+	fmt.Fprintln(out, "  pipeline       mode                          records   records/s   updates/1000 records   vs plain consumer")
+	for _, run := range r.Runs {
+		fmt.Fprintf(out, "  %-14s %-28s %8d %11.0f %22.1f %18.1f%%\n", run.Pipeline, run.Mode, run.Records, run.PerSecond(), run.ActionsPer1000(), 100*run.PerSecond()/r.Plain[run.Pipeline])
+	}
+	for p, v := range r.Plain {
+		fmt.Fprintf(out, "  plain in-memory consumer, %s: %.0f records/s\n", p, v)
+	}
+	return nil
 }

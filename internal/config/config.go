@@ -49,6 +49,9 @@ type Config struct {
 	// WindowShards selects how window pipelines key their workflows: 0 runs one per key,
 	// N > 0 hashes keys over N workflows per pipeline.
 	WindowShards int
+	// WindowPerRecord sends every record of a window pipeline in an update of its own,
+	// without pre-aggregation: only for measuring what pre-aggregation saves.
+	WindowPerRecord bool
 	// JoinShardHistory makes a join shard continue as new after this many history events;
 	// 0 waits for the server's suggestion.
 	JoinShardHistory int
