@@ -1,0 +1,61 @@
+package bridge
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/tributary-dev/tributary/internal/pipelines"
+)
+
+func likeItem(video string, partition int32, offset int64, at time.Time) windowItem {
+	topic := "likes"
+	return windowItem{
+		item: pipelines.Item{Key: video, Value: 1, At: at},
+		msg:  &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition, Offset: kafka.Offset(offset)}},
+	}
+}
+
+func TestAggregateMakesOnePartialPerKeyAndWindow(t *testing.T) {
+	w := &Window{Spec: pipelines.Likes()}
+	t0 := time.Date(2026, 1, 1, 10, 0, 30, 0, time.UTC)
+	items := []windowItem{
+		likeItem("a", 0, 10, t0), likeItem("a", 0, 11, t0.Add(time.Second)), likeItem("b", 1, 5, t0),
+		likeItem("a", 1, 6, t0.Add(time.Minute)), // the next 1-minute window, same 5 and 10-minute ones
+	}
+	b, members := w.aggregate(items)
+	// a: 2 one-minute windows + one 5-minute + one 10-minute; b: three windows.
+	if len(b.Partials) != 7 {
+		t.Fatalf("%d partials: %+v", len(b.Partials), b.Partials)
+	}
+	counts := map[string]int64{}
+	for i, p := range b.Partials {
+		counts[fmt.Sprintf("%s/%d/%s", p.Key, p.SizeSeconds, p.Start.Format("15:04"))] = p.Partial.Count
+		if int64(len(members[i])) != p.Partial.Count {
+			t.Errorf("partial %d has %d members for count %d", i, len(members[i]), p.Partial.Count)
+		}
+	}
+	want := map[string]int64{"a/60/10:00": 2, "a/60/10:01": 1, "a/300/10:00": 3, "a/600/10:00": 3, "b/60/10:00": 1, "b/300/10:00": 1, "b/600/10:00": 1}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("%s: count %d, want %d", k, counts[k], n)
+		}
+	}
+	if len(b.Ranges) != 2 || b.Ranges[0].From != 10 || b.Ranges[0].To != 11 || b.Ranges[1].From != 5 || b.Ranges[1].To != 6 {
+		t.Errorf("ranges %+v", b.Ranges)
+	}
+}
+
+func TestPastAppliedRebuildsFromTheWatermark(t *testing.T) {
+	t0 := time.Now()
+	items := []windowItem{likeItem("a", 0, 8, t0), likeItem("a", 0, 9, t0), likeItem("a", 0, 10, t0), likeItem("a", 1, 3, t0)}
+	left := pastApplied(items, map[string]int64{"likes/0": 9})
+	if len(left) != 2 || left[0].msg.TopicPartition.Offset != 10 || left[1].msg.TopicPartition.Partition != 1 {
+		t.Fatalf("left %d records", len(left))
+	}
+	if len(pastApplied(items, map[string]int64{"likes/0": 10, "likes/1": 3})) != 0 {
+		t.Error("records at or below the applied offsets were kept")
+	}
+}
