@@ -18,8 +18,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 7 {
-		t.Fatalf("found %d recorded histories, want at least 7", len(files))
+	if len(files) < 9 {
+		t.Fatalf("found %d recorded histories, want at least 9", len(files))
 	}
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(JoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})
@@ -43,10 +43,19 @@ func changedJoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error)
 	return JoinWorkflow(ctx, p)
 }
 
+// changedWindowWorkflow is WindowWorkflow with a timer added before it starts.
+func changedWindowWorkflow(ctx workflow.Context, p WindowParams) error {
+	if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+		return err
+	}
+	return WindowWorkflow(ctx, p)
+}
+
 func TestReplayDetectsAChangedWorkflow(t *testing.T) {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(changedJoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})
-	for _, name := range []string{"join_complete", "join_shard_run1"} {
+	r.RegisterWorkflowWithOptions(changedWindowWorkflow, workflow.RegisterOptions{Name: WorkflowWindow})
+	for _, name := range []string{"join_complete", "join_shard_run1", "window_shard_run1"} {
 		err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", name+".json"))
 		if err == nil {
 			t.Fatalf("%s replayed against a changed workflow without error", name)

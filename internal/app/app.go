@@ -157,7 +157,7 @@ func (d *Deps) NewWorker() worker.Worker {
 
 // NewWindowBridge builds a window pipeline's bridge.
 func (d *Deps) NewWindowBridge(spec pipelines.Spec, ready chan struct{}) (*bridge.Bridge, error) {
-	p := &bridge.Window{Spec: spec, Temporal: d.Temporal, DB: d.DB, Late: d.Producer, Shards: d.Config.WindowShards, Idle: 2 * time.Minute, PerRecord: d.Config.WindowPerRecord}
+	p := &bridge.Window{Spec: spec, Temporal: d.Temporal, DB: d.DB, Late: d.Producer, Shards: d.Config.WindowShards, Idle: 2 * time.Minute, PerRecord: d.Config.WindowPerRecord, MaxUpdates: d.Config.WindowMaxUpdates}
 	return bridge.New(p, d.Producer, bridge.Options{
 		Bootstrap:   d.Config.KafkaBootstrap,
 		MaxBatch:    d.Config.MaxBatch,

@@ -124,6 +124,37 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		record(env, "window_likes", workflows.WindowIDPrefix+schemas.PipelineLikes+"/video-rec", "")
 	})
 
+	t.Run("window shard", func(t *testing.T) {
+		cfg := testenv.Config(t)
+		cfg.WindowShards = 1
+		cfg.WindowMaxUpdates = 4
+		env := testenv.Start(t, cfg)
+		ctx := context.Background()
+		shard := workflows.WindowIDPrefix + schemas.PipelineLikes + "/shard-0"
+		// One like at a time, each accepted before the next: one update each, so the
+		// shard continues as new after four.
+		for i := range 6 {
+			like, _ := json.Marshal(schemas.Like{Version: schemas.RecordVersion, VideoID: fmt.Sprintf("video-%d", i), At: time.Now().UTC()})
+			if err := env.Deps.Producer.Send(ctx, kafkaio.Message(schemas.TopicLikes, []byte("v"), like)); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, 30*time.Second, "the shard to take the like", func() bool {
+				v, err := env.Deps.Temporal.QueryWorkflow(ctx, shard, "", workflows.QueryStatus)
+				if err != nil {
+					return false
+				}
+				var st workflows.WindowStatus
+				return v.Get(&st) == nil && st.Stats.Records >= int64(3*(i+1))
+			})
+		}
+		h := record(env, "window_shard_run2", shard, "")
+		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
+		if first == "" {
+			t.Fatal("the window shard did not continue as new")
+		}
+		record(env, "window_shard_run1", shard, first)
+	})
+
 	replayer := worker.NewWorkflowReplayer()
 	app.RegisterWorkflows(replayer)
 	for _, f := range files {
@@ -131,8 +162,8 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Errorf("replay %s: %v", filepath.Base(f), err)
 		}
 	}
-	if len(files) != 7 {
-		t.Errorf("recorded %d histories, want 7", len(files))
+	if len(files) != 9 {
+		t.Errorf("recorded %d histories, want 9", len(files))
 	}
 }
 

@@ -40,6 +40,8 @@ type Window struct {
 	Shards int
 	// Idle ends a per-key workflow after this long without records or open windows.
 	Idle time.Duration
+	// MaxUpdates is WindowParams.MaxUpdates of the workflows.
+	MaxUpdates int
 	// PerRecord sends each record in an update of its own (no pre-aggregation), for comparison.
 	PerRecord bool
 	// Updates counts the updates sent: the Temporal actions the pipeline costs.
@@ -174,7 +176,7 @@ func pastApplied(items []windowItem, applied map[string]int64) []windowItem {
 func (w *Window) update(ctx context.Context, workflowID string, b schemas.WindowBatch) (schemas.WindowAck, error) {
 	var ack schemas.WindowAck
 	w.Updates.Add(1)
-	params := workflows.WindowParams{Pipeline: w.Spec.Name, Windows: w.Spec.Windows, MaxUpdates: 1000}
+	params := workflows.WindowParams{Pipeline: w.Spec.Name, Windows: w.Spec.Windows, MaxUpdates: w.MaxUpdates}
 	if w.Shards <= 0 && !w.isGlobal(workflowID) {
 		params.Idle = w.Idle
 	}

@@ -49,6 +49,9 @@ type Config struct {
 	// WindowShards selects how window pipelines key their workflows: 0 runs one per key,
 	// N > 0 hashes keys over N workflows per pipeline.
 	WindowShards int
+	// WindowMaxUpdates makes a window workflow continue as new after this many batches
+	// (the server allows 2,000 updates per run).
+	WindowMaxUpdates int
 	// WindowPerRecord sends every record of a window pipeline in an update of its own,
 	// without pre-aggregation: only for measuring what pre-aggregation saves.
 	WindowPerRecord bool
@@ -74,6 +77,7 @@ func Default() Config {
 		Namespace:         "default",
 		TemporalUIPort:    8233,
 		HistoryShards:     4,
+		WindowMaxUpdates:  1000,
 		Partitions:        4,
 		JoinDeadline:      30 * time.Second,
 		SignalConcurrency: 32,
@@ -123,6 +127,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of each topic Tributary creates (env "+EnvPartitions+")")
 	fs.IntVar(&c.JoinShards, "join-shards", c.JoinShards, "0: one join workflow per event id; N: event ids hashed over N shard workflows (env "+EnvJoinShards+")")
 	fs.IntVar(&c.WindowShards, "window-shards", c.WindowShards, "0: one window workflow per key; N: keys hashed over N workflows per pipeline")
+	fs.IntVar(&c.WindowMaxUpdates, "window-max-updates", c.WindowMaxUpdates, "batches after which a window workflow continues as new (at most 2000)")
 	fs.IntVar(&c.JoinShardHistory, "join-shard-history", c.JoinShardHistory, "history events after which a join shard continues as new; 0 waits for the server's suggestion")
 	fs.DurationVar(&c.JoinDeadline, "join-deadline", c.JoinDeadline, "how long an event id waits for its missing topics")
 	fs.IntVar(&c.SignalConcurrency, "signal-concurrency", c.SignalConcurrency, "signals one bridge keeps in flight")
@@ -143,6 +148,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions must be at least 1, got %d", c.Partitions))
+	}
+	if c.WindowMaxUpdates < 1 || c.WindowMaxUpdates > 2000 {
+		errs = append(errs, fmt.Errorf("-window-max-updates must be between 1 and 2000, got %d", c.WindowMaxUpdates))
 	}
 	if c.WindowShards < 0 {
 		errs = append(errs, fmt.Errorf("-window-shards must be 0 or more, got %d", c.WindowShards))
