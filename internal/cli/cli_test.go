@@ -130,3 +130,26 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestTransactionsCommands runs `simulate transactions` and `verify transactions` against a
+// running stack, as a user would in a second terminal.
+func TestTransactionsCommands(t *testing.T) {
+	cfg := testenv.Config(t)
+	testenv.Start(t, cfg)
+	flags := []string{"-kafka", cfg.KafkaBootstrap, "-temporal", cfg.TemporalAddress, "-state-dir", cfg.StateDir}
+	var out bytes.Buffer
+	if code := Main(context.Background(), append([]string{"simulate", "transactions", "-n", "5000", "-rate", "5000"}, flags...), &out, &out, testenv.Logger(t)); code != 0 {
+		t.Fatalf("simulate transactions exited %d:\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "sent 5000 transactions") {
+		t.Errorf("simulate said:\n%s", out.String())
+	}
+	testenv.Eventually(t, time.Minute, "verify to pass", func() bool {
+		out.Reset()
+		code := Main(context.Background(), append([]string{"verify", "transactions"}, flags...), &out, &out, testenv.Logger(t))
+		return code == 0 && strings.Contains(out.String(), "5000 records") && strings.Contains(out.String(), "0 still open")
+	})
+	if !strings.Contains(out.String(), "every closed window equals the recomputation") {
+		t.Errorf("verify said:\n%s", out.String())
+	}
+}
