@@ -146,8 +146,7 @@ func newJoiner(ctx workflow.Context, p JoinParams) *joiner {
 	if s.Applied == nil {
 		s.Applied = map[string]int64{}
 	}
-	info := workflow.GetInfo(ctx)
-	j := &joiner{p: p, state: s, writer: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID, done: map[string]bool{}}
+	j := &joiner{p: p, state: s, writer: runWriter(ctx), done: map[string]bool{}}
 	for _, id := range s.Done {
 		j.done[id] = true
 	}
@@ -318,6 +317,13 @@ func (j *joiner) remember(id string) {
 func (j *joiner) shouldContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
 	return info.GetContinueAsNewSuggested() || (j.p.MaxHistory > 0 && info.GetCurrentHistoryLength() >= j.p.MaxHistory)
+}
+
+// runWriter names the running workflow run in the rows it writes, so that its own retried
+// activity is told apart from another run writing the same row.
+func runWriter(ctx workflow.Context) string {
+	info := workflow.GetInfo(ctx)
+	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID
 }
 
 // deadlineTimer keeps one timer for the earliest pending deadline. Deadlines only grow as

@@ -259,8 +259,7 @@ func (w *windower) flushDue(ctx workflow.Context) error {
 	if len(due) == 0 {
 		return nil
 	}
-	info := workflow.GetInfo(ctx)
-	req := activities.FlushRequest{Pipeline: w.p.Pipeline, Writer: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID, Windows: due, ClosedAt: now}
+	req := activities.FlushRequest{Pipeline: w.p.Pipeline, Writer: runWriter(ctx), Windows: due, ClosedAt: now}
 	var a *activities.Activities
 	var res activities.FlushResult
 	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, finishOptions), a.FlushWindows, req).Get(ctx, &res); err != nil {

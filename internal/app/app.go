@@ -155,28 +155,29 @@ func (d *Deps) NewWorker() worker.Worker {
 	return w
 }
 
-// NewWindowBridge builds a window pipeline's bridge.
-func (d *Deps) NewWindowBridge(spec pipelines.Spec, ready chan struct{}) (*bridge.Bridge, error) {
-	p := &bridge.Window{Spec: spec, Temporal: d.Temporal, DB: d.DB, Late: d.Producer, Shards: d.Config.WindowShards, Idle: 2 * time.Minute, PerRecord: d.Config.WindowPerRecord, MaxUpdates: d.Config.WindowMaxUpdates}
-	return bridge.New(p, d.Producer, bridge.Options{
+// bridgeOptions are the settings every bridge of this process shares.
+func (d *Deps) bridgeOptions(ready chan struct{}) bridge.Options {
+	return bridge.Options{
 		Bootstrap:   d.Config.KafkaBootstrap,
 		MaxBatch:    d.Config.MaxBatch,
 		BatchWindow: d.Config.BatchWindow,
 		Concurrency: d.Config.SignalConcurrency,
 		Log:         d.Log,
 		Ready:       ready,
-	})
+	}
+}
+
+// NewWindowBridge builds a window pipeline's bridge.
+func (d *Deps) NewWindowBridge(spec pipelines.Spec, ready chan struct{}) (*bridge.Bridge, error) {
+	p := &bridge.Window{
+		Spec: spec, Temporal: d.Temporal, DB: d.DB, Late: d.Producer,
+		Shards: d.Config.WindowShards, Idle: 2 * time.Minute, PerRecord: d.Config.WindowPerRecord, MaxUpdates: d.Config.WindowMaxUpdates,
+	}
+	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
 }
 
 // NewJoinBridge builds the join pipeline's bridge; ready, if set, closes once it owns partitions.
 func (d *Deps) NewJoinBridge(ready chan struct{}) (*bridge.Bridge, error) {
 	p := &bridge.Join{Temporal: d.Temporal, DB: d.DB, Shards: d.Config.JoinShards, Deadline: d.Config.JoinDeadline, ShardHistory: d.Config.JoinShardHistory}
-	return bridge.New(p, d.Producer, bridge.Options{
-		Bootstrap:   d.Config.KafkaBootstrap,
-		MaxBatch:    d.Config.MaxBatch,
-		BatchWindow: d.Config.BatchWindow,
-		Concurrency: d.Config.SignalConcurrency,
-		Log:         d.Log,
-		Ready:       ready,
-	})
+	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
 }
