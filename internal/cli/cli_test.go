@@ -49,7 +49,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exited %d:\n%s", code, out.String())
 	}
 	text := out.String()
-	for _, ready := range []string{"kafka     ready", "temporal  ready", "ui        ready", "worker    ready", "bridge    ready  join (4 shard workflows)"} {
+	for _, ready := range []string{"kafka     ready", "temporal  ready", "ui        ready", "worker    ready", "bridge    ready  join (4 shard workflows), likes, transactions"} {
 		if !strings.Contains(text, ready) {
 			t.Errorf("no %q line in:\n%s", ready, text)
 		}

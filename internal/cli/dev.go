@@ -60,7 +60,7 @@ func runStack(ctx context.Context, cfg config.Config, out io.Writer, log *slog.L
 	}
 	return app.Run(ctx, deps, app.Roles{Worker: true, Bridge: true}, func(*app.Running) {
 		fmt.Fprintf(out, "worker    ready  task queue tributary\n")
-		fmt.Fprintf(out, "bridge    ready  join (%s), results in %s\n", mode, cfg.Database())
+		fmt.Fprintf(out, "bridge    ready  join (%s), likes, transactions; results in %s\n", mode, cfg.Database())
 		fmt.Fprintln(out, "Press Ctrl-C to stop.")
 		if then != nil {
 			go then(ctx, deps)
