@@ -11,7 +11,7 @@ demo:
 ## test: formatting, vet, staticcheck, workflowcheck, then every test (the README's second command)
 test: lint
 	$(GO) test -count=1 -timeout 40m $(PKGS)
-	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./internal/bridge/... ./internal/joinsim/... ./internal/progress/... ./internal/window/... ./internal/pipelines/... ./schemas/...
+	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./internal/bridge/... ./internal/joinsim/... ./internal/progress/... ./internal/window/... ./internal/pipelines/... ./internal/travel/... ./schemas/...
 
 ## lint: the static checks alone
 lint:
@@ -22,7 +22,7 @@ lint:
 
 ## unit: the tests that need no embedded stack
 unit:
-	$(GO) test -count=1 ./workflows/... ./internal/joinsim/... ./internal/progress/... ./internal/window/... ./internal/pipelines/... ./schemas/...
+	$(GO) test -count=1 ./workflows/... ./internal/joinsim/... ./internal/progress/... ./internal/window/... ./internal/pipelines/... ./internal/travel/... ./schemas/...
 
 ## bench: measure the join on a fresh embedded stack
 bench:
