@@ -109,3 +109,42 @@ func TestImpossibleJumpsAndBadReadings(t *testing.T) {
 		t.Errorf("a reading within the tolerance: %v", err)
 	}
 }
+
+func TestSimulatedTrafficMatchesItsTruth(t *testing.T) {
+	sc := Scenario{Sensors: 3, Travelers: 40, FieldOfView: 60, Every: 500 * time.Millisecond, Noise: 0.05, Jitter: 800 * time.Millisecond, Start: t0, Seed: 4}
+	trips, deliveries := sc.Generate()
+	trackers := map[string]*Tracker{}
+	got := map[string]Visit{}
+	for _, d := range deliveries {
+		tr := trackers[d.Reading.TravelerID]
+		if tr == nil {
+			tr = &Tracker{Disorder: time.Second, IdleGap: 10 * time.Second}
+			trackers[d.Reading.TravelerID] = tr
+		}
+		closed, rejected := tr.Add(d.Reading)
+		if len(rejected) > 0 {
+			t.Fatalf("rejected %v", rejected)
+		}
+		for _, v := range closed {
+			got[v.TravelerID] = v
+		}
+	}
+	for id, tr := range trackers {
+		closed, _ := tr.Flush(t0.Add(time.Hour))
+		for _, v := range closed {
+			got[id] = v
+		}
+	}
+	for _, trip := range trips {
+		if len(trip.Readings) < 2 {
+			continue
+		}
+		want, v := trip.Expected(), got[trip.TravelerID]
+		if v.Readings != want.Readings || math.Abs(v.AvgSpeed-want.AvgSpeed) > 1e-9 || math.Abs(v.MaxSpeed-want.MaxSpeed) > 1e-9 {
+			t.Errorf("%s: visit %+v, want %+v", trip.TravelerID, v, want)
+		}
+		if math.Abs(want.AvgSpeed-trip.Speed) > 0.5 {
+			t.Errorf("%s: measured %.2f m/s, drove %.2f", trip.TravelerID, want.AvgSpeed, trip.Speed)
+		}
+	}
+}
