@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/tributary-dev/tributary/internal/window"
@@ -111,6 +112,12 @@ type WindowPartial struct {
 	SizeSeconds int64          `json:"s"`
 	Start       time.Time      `json:"w"`
 	Partial     window.Partial `json:"a"`
+}
+
+// WindowKey identifies one key's window of one size, as the bridge groups partials and the
+// window workflow keeps its open windows.
+func WindowKey(key string, sizeSeconds int64, start time.Time) string {
+	return key + "|" + strconv.FormatInt(sizeSeconds, 10) + "|" + strconv.FormatInt(start.UnixNano(), 10)
 }
 
 // WindowBatch is what a bridge batch carries to one window workflow: partials, and the

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -187,10 +186,6 @@ func (w *windower) appliedCopy() map[string]int64 {
 	return out
 }
 
-func windowID(key string, size int64, start time.Time) string {
-	return key + "|" + strconv.FormatInt(size, 10) + "|" + strconv.FormatInt(start.UnixNano(), 10)
-}
-
 // apply merges a batch: a partial for an open window joins it; one for a window already
 // closed (its close time passed, by the clock or the watermark) is late; any other opens
 // its window.
@@ -205,7 +200,7 @@ func (w *windower) apply(b schemas.WindowBatch, now time.Time) schemas.WindowAck
 		horizon = w.state.Watermark
 	}
 	for i, pt := range b.Partials {
-		id := windowID(pt.Key, pt.SizeSeconds, pt.Start)
+		id := schemas.WindowKey(pt.Key, pt.SizeSeconds, pt.Start)
 		w.state.Stats.Records += pt.Partial.Count
 		if ow, ok := w.state.Open[id]; ok {
 			ow.Partial.Merge(pt.Partial)

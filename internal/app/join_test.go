@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,59 +82,26 @@ func runSimulation(t *testing.T, env *testenv.Env, plan joinsim.Plan) workflows.
 // readAcks reads the whole ack topic with a consumer of its own and returns every ack of the run.
 func readAcks(t *testing.T, bootstrap, runID string) []schemas.Ack {
 	t.Helper()
-	from := joinsim.Offsets{}
-	end, err := joinsim.EndOffsets(bootstrap, []string{schemas.TopicAck})
-	if err != nil {
-		t.Fatal(err)
-	}
-	from[schemas.TopicAck] = make([]int64, len(end[schemas.TopicAck]))
-	conf := kafkaio.ConsumerConfig(bootstrap, "test-ack-reader")
-	c, err := kafka.NewConsumer(&conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var parts []kafka.TopicPartition
-	topic := schemas.TopicAck
-	for p := range end[topic] {
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: int32(p), Offset: kafka.OffsetBeginning})
-	}
-	if err := c.Assign(parts); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	var acks []schemas.Ack
-	next := make([]int64, len(end[topic]))
-	deadline := time.Now().Add(time.Minute)
-	for caughtUp(next, end[topic]) == false {
-		if time.Now().After(deadline) {
-			t.Fatalf("ack topic not read to its end %v after a minute, at %v", end[topic], next)
-		}
-		m, err := c.ReadMessage(100 * time.Millisecond)
-		if err != nil {
-			continue
-		}
-		next[m.TopicPartition.Partition] = int64(m.TopicPartition.Offset) + 1
+	err := kafkaio.ReadTopic(ctx, bootstrap, schemas.TopicAck, func(m *kafka.Message) error {
 		var a schemas.Ack
 		if err := json.Unmarshal(m.Value, &a); err != nil {
-			t.Fatalf("ack %s: %v", m.TopicPartition, err)
+			return fmt.Errorf("ack %s: %w", m.TopicPartition, err)
 		}
 		if string(m.Key) != a.EventID {
 			t.Errorf("ack key %q, event id %q", m.Key, a.EventID)
 		}
-		if len(a.EventID) > len(runID) && a.EventID[:len(runID)+1] == runID+"-" {
+		if strings.HasPrefix(a.EventID, runID+"-") {
 			acks = append(acks, a)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return acks
-}
-
-func caughtUp(next, end []int64) bool {
-	for i := range end {
-		if next[i] < end[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // checkAcks: every event acked exactly once, with the status its rows call for.

@@ -216,41 +216,23 @@ func TestLikes(t *testing.T) {
 
 func readWindowOutputs(t *testing.T, bootstrap, topic string) map[string]int64 {
 	t.Helper()
-	end, err := joinsim.EndOffsets(bootstrap, []string{topic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := kafkaio.ConsumerConfig(bootstrap, "test-window-outputs")
-	c, err := kafka.NewConsumer(&conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var parts []kafka.TopicPartition
-	for p := range end[topic] {
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: int32(p), Offset: kafka.OffsetBeginning})
-	}
-	if err := c.Assign(parts); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	out := map[string]int64{}
-	next := make([]int64, len(end[topic]))
-	deadline := time.Now().Add(time.Minute)
-	for !caughtUp(next, end[topic]) && time.Now().Before(deadline) {
-		m, err := c.ReadMessage(100 * time.Millisecond)
-		if err != nil {
-			continue
-		}
-		next[m.TopicPartition.Partition] = int64(m.TopicPartition.Offset) + 1
+	err := kafkaio.ReadTopic(ctx, bootstrap, topic, func(m *kafka.Message) error {
 		var o schemas.WindowOutput
 		if err := json.Unmarshal(m.Value, &o); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		k := o.Key + "|" + o.WindowStart.UTC().Format(time.RFC3339)
 		if _, twice := out[k]; twice {
 			t.Errorf("window %s output twice", k)
 		}
 		out[k] = o.Count
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -145,7 +145,7 @@ func (w *Window) aggregate(items []windowItem) (schemas.WindowBatch, [][]windowI
 		for _, spec := range w.Spec.Windows {
 			for _, start := range spec.Starts(it.item.At) {
 				size := int64(spec.Size / time.Second)
-				id := it.item.Key + "|" + strconv.FormatInt(size, 10) + "|" + strconv.FormatInt(start.UnixNano(), 10)
+				id := schemas.WindowKey(it.item.Key, size, start)
 				i, ok := index[id]
 				if !ok {
 					i = len(b.Partials)

@@ -110,29 +110,7 @@ func ResultTopics() []string {
 
 // EndOffsets returns each partition's high watermark: where a run that starts now begins.
 func EndOffsets(bootstrap string, topics []string) (Offsets, error) {
-	c, err := newReader(bootstrap)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	out := Offsets{}
-	for _, topic := range topics {
-		md, err := c.GetMetadata(&topic, false, 10000)
-		if err != nil {
-			return nil, fmt.Errorf("metadata of %s: %w", topic, err)
-		}
-		parts := md.Topics[topic].Partitions
-		offs := make([]int64, len(parts))
-		for _, p := range parts {
-			_, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10000)
-			if err != nil {
-				return nil, fmt.Errorf("watermarks of %s/%d: %w", topic, p.ID, err)
-			}
-			offs[p.ID] = high
-		}
-		out[topic] = offs
-	}
-	return out, nil
+	return kafkaio.EndOffsets(bootstrap, topics)
 }
 
 func newReader(bootstrap string) (*kafka.Consumer, error) {

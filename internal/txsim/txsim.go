@@ -5,7 +5,6 @@ package txsim
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"gorm.io/gorm"
 
-	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
@@ -124,25 +122,21 @@ func Verify(ctx context.Context, bootstrap string, db *gorm.DB, asOf time.Time, 
 	for _, l := range late {
 		isLate[fmt.Sprintf("%d/%d", l.Partition, l.Offset)] = true
 	}
-	end, err := joinsim.EndOffsets(bootstrap, []string{spec.Topic})
-	if err != nil {
-		return v, err
-	}
 	windows := map[time.Time]*Window{}
-	err = readAll(ctx, bootstrap, spec.Topic, end[spec.Topic], func(m *kafka.Message) {
+	err := kafkaio.ReadTopic(ctx, bootstrap, spec.Topic, func(m *kafka.Message) error {
 		v.Records++
 		var tx schemas.Transaction
 		if json.Unmarshal(m.Value, &tx) != nil || tx.Status != schemas.StatusPaid {
-			return
+			return nil
 		}
 		if _, err := spec.Extract(m.Value); err != nil {
-			return
+			return nil
 		}
 		v.Paid++
 		if isLate[fmt.Sprintf("%d/%d", m.TopicPartition.Partition, m.TopicPartition.Offset)] {
 			v.Late++
 			if excludeLate {
-				return
+				return nil
 			}
 		}
 		start := ws.Starts(tx.At)[0]
@@ -154,6 +148,7 @@ func Verify(ctx context.Context, bootstrap string, db *gorm.DB, asOf time.Time, 
 		w.Count++
 		w.Sum += tx.Amount
 		w.ByUser[tx.UserID]++
+		return nil
 	})
 	if err != nil {
 		return v, err
@@ -201,46 +196,4 @@ func Verify(ctx context.Context, bootstrap string, db *gorm.DB, asOf time.Time, 
 		}
 	}
 	return v, nil
-}
-
-// readAll reads a topic from the beginning up to the given end offsets.
-func readAll(ctx context.Context, bootstrap, topic string, end []int64, fn func(*kafka.Message)) error {
-	conf := kafkaio.ConsumerConfig(bootstrap, "tributary-verify")
-	c, err := kafka.NewConsumer(&conf)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var parts []kafka.TopicPartition
-	next := make([]int64, len(end))
-	for p := range end {
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: int32(p), Offset: kafka.OffsetBeginning})
-	}
-	if err := c.Assign(parts); err != nil {
-		return err
-	}
-	done := func() bool {
-		for p := range end {
-			if next[p] < end[p] {
-				return false
-			}
-		}
-		return true
-	}
-	for !done() {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		m, err := c.ReadMessage(200 * time.Millisecond)
-		if err != nil {
-			var ke kafka.Error
-			if errors.As(err, &ke) && ke.IsTimeout() {
-				continue
-			}
-			return fmt.Errorf("read %s: %w", topic, err)
-		}
-		next[m.TopicPartition.Partition] = int64(m.TopicPartition.Offset) + 1
-		fn(m)
-	}
-	return nil
 }
