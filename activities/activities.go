@@ -18,4 +18,6 @@ type Activities struct {
 	Producer  *kafkaio.Producer
 	Bootstrap string
 	Log       *slog.Logger
+	// Windows delivers visit speeds to the sensors window pipeline.
+	Windows WindowSender
 }

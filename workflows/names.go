@@ -16,6 +16,17 @@ const (
 	// WindowIDPrefix + pipeline + "/" + key (or "shard-" + n) is a window workflow's id.
 	WindowIDPrefix = "window/"
 
+	// WorkflowTraveler is TravelerWorkflow's type name.
+	WorkflowTraveler = "TravelerWorkflow"
+	// TravelerIDPrefix + traveler id is the workflow id of a per-traveler workflow.
+	TravelerIDPrefix = "traveler/"
+	// TravelerShardIDPrefix + shard number is the workflow id of a traveler shard.
+	TravelerShardIDPrefix = "traveler-shard/"
+	// SignalTravelerReadings carries a batch of sensor readings to a TravelerWorkflow.
+	SignalTravelerReadings = "traveler-readings"
+	// QueryCurrent answers a traveler's live visits (TravelerCurrent).
+	QueryCurrent = "current"
+
 	// WorkflowSignalCeiling is SignalCeilingWorkflow's type name.
 	WorkflowSignalCeiling = "SignalCeilingWorkflow"
 	// CeilingIDPrefix + n is the workflow id of the bench's ceiling probes.

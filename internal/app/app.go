@@ -41,7 +41,7 @@ func Topics() []string {
 	for _, p := range WindowPipelines() {
 		ts = append(ts, p.Topics()...)
 	}
-	return ts
+	return append(ts, pipelines.Sensors(0).Topics()...)
 }
 
 // Deps are the connections shared by the worker and the bridge of one process.
@@ -131,7 +131,7 @@ func (d *Deps) Close() {
 
 // Activities returns the activity struct the worker registers.
 func (d *Deps) Activities() *activities.Activities {
-	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log}
+	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log, Windows: d.SensorWindows()}
 }
 
 // RegisterWorkflows adds every workflow to a worker or a replayer, under its name in workflows/names.go.
@@ -139,6 +139,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.JoinWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowJoin})
 	r.RegisterWorkflowWithOptions(workflows.SimulateJoinWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowSimulateJoin})
 	r.RegisterWorkflowWithOptions(workflows.WindowWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowWindow})
+	r.RegisterWorkflowWithOptions(workflows.TravelerWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowTraveler})
 	r.RegisterWorkflowWithOptions(workflows.SignalCeilingWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowSignalCeiling})
 }
 
@@ -167,13 +168,30 @@ func (d *Deps) bridgeOptions(ready chan struct{}) bridge.Options {
 	}
 }
 
-// NewWindowBridge builds a window pipeline's bridge.
-func (d *Deps) NewWindowBridge(spec pipelines.Spec, ready chan struct{}) (*bridge.Bridge, error) {
-	p := &bridge.Window{
+// windowRouter builds the router of a window pipeline's records to its workflows.
+func (d *Deps) windowRouter(spec pipelines.Spec) *bridge.Window {
+	return &bridge.Window{
 		Spec: spec, Temporal: d.Temporal, DB: d.DB, Late: d.Producer,
 		Shards: d.Config.WindowShards, Idle: 2 * time.Minute, PerRecord: d.Config.WindowPerRecord, MaxUpdates: d.Config.WindowMaxUpdates,
 	}
+}
+
+// SensorWindows is where traveler workflows send visit speeds: the sensors window pipeline.
+func (d *Deps) SensorWindows() *bridge.Window {
+	return d.windowRouter(pipelines.Sensors(d.Config.SensorGrace))
+}
+
+// NewSensorsBridge builds the sensors pipeline's bridge.
+func (d *Deps) NewSensorsBridge(ready chan struct{}) (*bridge.Bridge, error) {
+	c := d.Config
+	p := &bridge.Sensors{Temporal: d.Temporal, Shards: c.TravelerShards, Disorder: c.SensorDisorder, IdleGap: c.SensorIdleGap,
+		ShardHistory: c.JoinShardHistory, FutureTolerance: c.FutureTolerance}
 	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
+}
+
+// NewWindowBridge builds a window pipeline's bridge.
+func (d *Deps) NewWindowBridge(spec pipelines.Spec, ready chan struct{}) (*bridge.Bridge, error) {
+	return bridge.New(d.windowRouter(spec), d.Producer, d.bridgeOptions(ready))
 }
 
 // NewJoinBridge builds the join pipeline's bridge; ready, if set, closes once it owns partitions.

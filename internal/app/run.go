@@ -27,6 +27,8 @@ type Running struct {
 	JoinBridge *bridge.Bridge
 	// WindowBridges are the window pipelines' bridges by pipeline name.
 	WindowBridges map[string]*bridge.Bridge
+	// SensorsBridge is the sensors pipeline's bridge, nil without the bridge role.
+	SensorsBridge *bridge.Bridge
 }
 
 // Run runs the roles until ctx ends, then shuts them down: the bridge commits what it
@@ -64,6 +66,14 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func(*Running)) error 
 		running.JoinBridge = b
 		readies = append(readies, joinReady)
 		start("join", b)
+		sensorsReady := make(chan struct{})
+		if running.SensorsBridge, err = d.NewSensorsBridge(sensorsReady); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		readies = append(readies, sensorsReady)
+		start("sensors", running.SensorsBridge)
 		for _, spec := range WindowPipelines() {
 			r := make(chan struct{})
 			wb, err := d.NewWindowBridge(spec, r)

@@ -71,11 +71,11 @@ func TestJoinRouteRejectsBadRecords(t *testing.T) {
 func TestJoinSignalsStayUnderTheSizeLimit(t *testing.T) {
 	var sizes []int
 	fields := json.RawMessage(`{"feature1":` + strings.Repeat("1", 900) + `}`)
-	var recs []Routed
+	var recs []schemas.JoinArrival
 	for i := range 1000 {
-		recs = append(recs, Routed{Value: schemas.JoinArrival{EventID: fmt.Sprint(i), Topic: "topic1", Offset: int64(i), Fields: fields}})
+		recs = append(recs, schemas.JoinArrival{EventID: fmt.Sprint(i), Topic: "topic1", Offset: int64(i), Fields: fields})
 	}
-	chunks := splitBySize(recs)
+	chunks := splitArrivals(recs)
 	total := 0
 	for _, c := range chunks {
 		b, _ := json.Marshal(schemas.JoinSignal{Arrivals: c})

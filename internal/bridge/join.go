@@ -80,7 +80,11 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) er
 		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 		params = workflows.JoinParams{Sharded: true, Deadline: j.Deadline, RecentDone: 5000, MaxHistory: j.ShardHistory}
 	}
-	chunks := splitBySize(recs)
+	arrivals := make([]schemas.JoinArrival, len(recs))
+	for i, r := range recs {
+		arrivals[i] = r.Value.(schemas.JoinArrival)
+	}
+	chunks := splitArrivals(arrivals)
 	for i, chunk := range chunks {
 		_, err := j.Temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalJoinArrivals,
 			schemas.JoinSignal{Arrivals: chunk}, opts, workflows.JoinWorkflow, params)
@@ -98,20 +102,24 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) er
 	return nil
 }
 
-// splitBySize cuts a workflow's arrivals into signals of at most MaxSignalBytes, in order.
-func splitBySize(recs []Routed) [][]schemas.JoinArrival {
-	var chunks [][]schemas.JoinArrival
-	var cur []schemas.JoinArrival
-	size := 0
-	for _, r := range recs {
-		a := r.Value.(schemas.JoinArrival)
-		n := len(a.Fields) + len(a.EventID) + arrivalOverhead
-		if len(cur) > 0 && size+n > MaxSignalBytes {
+// splitArrivals cuts a workflow's join rows into signals under MaxSignalBytes.
+func splitArrivals(arrivals []schemas.JoinArrival) [][]schemas.JoinArrival {
+	return chunkBySize(arrivals, func(a schemas.JoinArrival) int { return len(a.Fields) + len(a.EventID) + arrivalOverhead })
+}
+
+// chunkBySize cuts a workflow's items into signals of at most MaxSignalBytes, in order.
+func chunkBySize[T any](items []T, size func(T) int) [][]T {
+	var chunks [][]T
+	var cur []T
+	total := 0
+	for _, it := range items {
+		n := size(it)
+		if len(cur) > 0 && total+n > MaxSignalBytes {
 			chunks = append(chunks, cur)
-			cur, size = nil, 0
+			cur, total = nil, 0
 		}
-		cur = append(cur, a)
-		size += n
+		cur = append(cur, it)
+		total += n
 	}
 	if len(cur) > 0 {
 		chunks = append(chunks, cur)

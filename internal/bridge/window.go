@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -235,3 +236,78 @@ func (w *Window) recordLate(ctx context.Context, ack schemas.WindowAck, members 
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// SendPieces hands a key's window pieces (partials built elsewhere, each from one source
+// range) to its window workflow, implementing activities.WindowSender. Pieces whose range
+// the workflow already applied are dropped and the rest sent again, so a retried sender
+// applies nothing twice. It returns how many partials came for windows already closed;
+// their pieces are recorded as late.
+func (w *Window) SendPieces(ctx context.Context, key string, pieces []schemas.WindowPiece) (int, error) {
+	workflowID := w.WorkflowID(key)
+	for attempt := 0; len(pieces) > 0; attempt++ {
+		if attempt > 3 {
+			return 0, fmt.Errorf("pieces for %s still overlap after %d rebuilds", workflowID, attempt)
+		}
+		var b schemas.WindowBatch
+		var owner []int
+		for i, p := range pieces {
+			b.Ranges = append(b.Ranges, p.Range)
+			b.Partials = append(b.Partials, p.Partials...)
+			for range p.Partials {
+				owner = append(owner, i)
+			}
+		}
+		ack, err := w.update(ctx, workflowID, b)
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == workflows.ErrStraddle {
+			var applied map[string]int64
+			if derr := appErr.Details(&applied); derr != nil {
+				return 0, fmt.Errorf("decode applied ranges of %s: %w", workflowID, derr)
+			}
+			var rest []schemas.WindowPiece
+			for _, p := range pieces {
+				if a, ok := applied[p.Range.TopicPartition()]; !ok || p.Range.From > a {
+					rest = append(rest, p)
+				}
+			}
+			pieces = rest
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("update %s: %w", workflowID, err)
+		}
+		return len(ack.Late), w.recordLatePieces(ctx, key, pieces, ack.Late, owner)
+	}
+	return 0, nil
+}
+
+// recordLatePieces records each piece with a late partial once in late_records, keyed by
+// its range, and copies it to the pipeline's late topic.
+func (w *Window) recordLatePieces(ctx context.Context, key string, pieces []schemas.WindowPiece, late, owner []int) error {
+	if len(late) == 0 {
+		return nil
+	}
+	seen := map[int]bool{}
+	var rows []schemas.LateRecord
+	var msgs []*kafka.Message
+	now := time.Now().UTC()
+	for _, i := range late {
+		p := owner[i]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		r := pieces[p].Range
+		rows = append(rows, schemas.LateRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.From, Pipeline: w.Spec.Name, Key: key, Reason: "late: window already closed", At: now})
+		b, err := json.Marshal(pieces[p])
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, kafkaio.Message(schemas.LateTopic(w.Spec.Name), []byte(key), b,
+			kafka.Header{Key: kafkaio.HeaderReason, Value: []byte("late: window already closed")}))
+	}
+	if err := w.DB.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
+		return fmt.Errorf("record %d late %s pieces: %w", len(rows), w.Spec.Name, err)
+	}
+	return w.Late.Send(ctx, msgs...)
+}

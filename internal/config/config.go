@@ -21,6 +21,7 @@ const (
 	EnvDatabase   = "DATABASE_URL"
 	EnvPartitions = "TRIBUTARY_PARTITIONS"
 	EnvJoinShards = "TRIBUTARY_JOIN_SHARDS"
+	EnvAPI        = "TRIBUTARY_API_ADDRESS"
 )
 
 // Config is the shared configuration of the starter, the worker and the bridge.
@@ -66,6 +67,19 @@ type Config struct {
 	BatchWindow time.Duration
 	// MaxBatch bounds the records one bridge poll batch holds.
 	MaxBatch int
+	// TravelerShards selects the sensors mode: 0 runs one workflow per traveler id, N > 0
+	// spreads traveler ids over N long-running shard workflows.
+	TravelerShards int
+	// SensorDisorder is how far out of event-time order a traveler's readings may arrive.
+	SensorDisorder time.Duration
+	// SensorIdleGap ends a visit when its traveler sent no reading of it for this long.
+	SensorIdleGap time.Duration
+	// SensorGrace keeps a sensor minute open this long after its end, for visits still going on.
+	SensorGrace time.Duration
+	// FutureTolerance is how far ahead of the bridge's clock a reading's time may be.
+	FutureTolerance time.Duration
+	// APIAddress is where the HTTP API and dashboard listen; empty runs none.
+	APIAddress string
 }
 
 // Default returns the configuration of the embedded stack on loopback.
@@ -83,6 +97,11 @@ func Default() Config {
 		SignalConcurrency: 32,
 		MaxBatch:          20000,
 		BatchWindow:       time.Millisecond,
+		SensorDisorder:    2 * time.Second,
+		SensorIdleGap:     10 * time.Second,
+		SensorGrace:       2 * time.Minute,
+		FutureTolerance:   time.Minute,
+		APIAddress:        "127.0.0.1:8080",
 	}
 }
 
@@ -103,6 +122,7 @@ func FromEnv(adjust ...func(*Config)) (Config, error) {
 	str(EnvTemporal, &c.TemporalAddress)
 	str(EnvNamespace, &c.Namespace)
 	str(EnvDatabase, &c.DatabaseURL)
+	str(EnvAPI, &c.APIAddress)
 	for name, dst := range map[string]*int{EnvPartitions: &c.Partitions, EnvJoinShards: &c.JoinShards} {
 		if v, ok := os.LookupEnv(name); ok && v != "" {
 			n, err := strconv.Atoi(v)
@@ -133,6 +153,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SignalConcurrency, "signal-concurrency", c.SignalConcurrency, "signals one bridge keeps in flight")
 	fs.DurationVar(&c.BatchWindow, "batch-window", c.BatchWindow, "how long a bridge batch gathers after its first record, so an event's rows travel in one signal")
 	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "records one bridge poll batch holds")
+	fs.IntVar(&c.TravelerShards, "traveler-shards", c.TravelerShards, "0: one sensors workflow per traveler id; N: traveler ids hashed over N shard workflows")
+	fs.DurationVar(&c.SensorDisorder, "sensor-disorder", c.SensorDisorder, "how far out of time order a traveler's readings may arrive")
+	fs.DurationVar(&c.SensorIdleGap, "sensor-idle-gap", c.SensorIdleGap, "a visit ends when its traveler sent no reading of it for this long")
+	fs.DurationVar(&c.SensorGrace, "sensor-grace", c.SensorGrace, "how long a sensor minute stays open after its end for visits still going on")
+	fs.DurationVar(&c.FutureTolerance, "future-tolerance", c.FutureTolerance, "how far ahead of the clock a reading's time may be before it is dead-lettered")
+	fs.StringVar(&c.APIAddress, "api", c.APIAddress, "host:port of the HTTP API and dashboard; empty runs none (env "+EnvAPI+")")
 }
 
 // Database returns the results database URL, defaulting to a file in the state directory.
@@ -166,6 +192,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("-max-batch must be at least 1, got %d", c.MaxBatch))
+	}
+	if c.TravelerShards < 0 {
+		errs = append(errs, fmt.Errorf("-traveler-shards must be 0 or more, got %d", c.TravelerShards))
+	}
+	if c.SensorDisorder < 0 || c.SensorIdleGap <= 0 || c.SensorGrace < 0 || c.FutureTolerance < 0 {
+		errs = append(errs, errors.New("-sensor-idle-gap must be positive; -sensor-disorder, -sensor-grace and -future-tolerance must not be negative"))
 	}
 	if c.Namespace == "" {
 		errs = append(errs, errors.New("-namespace must not be empty"))

@@ -160,9 +160,28 @@ func Transactions() Spec {
 	}
 }
 
+// SensorsGrace is how long a sensor minute stays open after its end by default: a visit's
+// speeds reach the windows when the visit ends, an idle gap after its last reading.
+const SensorsGrace = 2 * time.Minute
+
+// Sensors aggregates, per sensor and traveler type ("sensor|type") and per minute, the
+// travelers whose speed was measured in the minute: count, and min, max and average of
+// each traveler's mean speed in it. Its partials come from TravelerWorkflow's visits, not
+// from a bridge, so Topic names only where the readings come from.
+func Sensors(grace time.Duration) Spec {
+	return Spec{
+		Name: schemas.PipelineSensors, Topic: schemas.TopicSensorReadings, TimeField: "t",
+		Windows:      []window.Spec{{Size: time.Minute, Grace: grace}},
+		Aggregations: []string{"count", "min", "max", "avg"},
+		OutputTopics: map[time.Duration]string{time.Minute: schemas.TopicSensorMetrics},
+	}
+}
+
 // ByName returns the window pipeline of that name.
 func ByName(name string) (Spec, bool) {
 	switch name {
+	case schemas.PipelineSensors:
+		return Sensors(SensorsGrace), true
 	case schemas.PipelineLikes:
 		return Likes(), true
 	case schemas.PipelineTransactions:

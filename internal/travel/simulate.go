@@ -11,10 +11,19 @@ import (
 // typeSpeeds are the ranges of cruising speed, in metres per second, the simulator draws from.
 var typeSpeeds = map[string][2]float64{"car": {8, 25}, "truck": {6, 18}, "bike": {3, 8}, "pedestrian": {0.8, 1.8}}
 
+// Kinds of bad reading the simulator mixes in.
+const (
+	BadNaN    = "nan"
+	BadFuture = "future"
+	BadJump   = "jump"
+)
+
 // Scenario describes simulated traffic past a set of sensors.
 type Scenario struct {
 	Sensors   int
 	Travelers int
+	// Legs is how many sensors each traveler crosses, one after another (at least 1).
+	Legs int
 	// FieldOfView is the width of a sensor's view along the road, in metres.
 	FieldOfView float64
 	// Every is the interval between readings of a traveler in view.
@@ -23,8 +32,16 @@ type Scenario struct {
 	Noise float64
 	// Jitter delays each reading's delivery by up to this much, so readings arrive out of order.
 	Jitter time.Duration
+	// Start is when the first traveler may enter; travelers enter over Spread.
 	Start  time.Time
-	Seed   uint64
+	Spread time.Duration
+	// Pause separates a traveler's legs; it must exceed the pipeline's idle gap for the legs
+	// to be separate visits.
+	Pause time.Duration
+	// Bad is the share of travelers that also send one bad reading (NaN, from the future,
+	// or an impossible jump), which the pipeline must dead-letter.
+	Bad  float64
+	Seed uint64
 }
 
 // Trip is one traveler crossing one sensor's view at a constant speed: the truth a test
@@ -36,49 +53,76 @@ type Trip struct {
 	Readings                   []Reading
 }
 
-// Delivery is a reading with the time it reaches the topic.
+// Delivery is a reading with the time it reaches the topic; Bad names what is wrong with it.
 type Delivery struct {
 	Reading   Reading
 	Delivered time.Time
+	Bad       string
 }
 
-// Generate makes each traveler cross one sensor (chosen at random), entering at a random
-// time in the first minute, and returns the trips and the deliveries in delivery order.
+// Generate makes each traveler cross Legs sensors (chosen at random), entering at a random
+// time within Spread, and returns the trips and the deliveries in delivery order.
 func (s Scenario) Generate() ([]Trip, []Delivery) {
 	rng := rand.New(rand.NewPCG(s.Seed, 7))
-	types := []string{"car", "truck", "bike", "pedestrian"}
+	spread := s.Spread
+	if spread <= 0 {
+		spread = time.Minute
+	}
 	var trips []Trip
 	var out []Delivery
+	deliver := func(r Reading, bad string) {
+		out = append(out, Delivery{Reading: r, Delivered: r.At.Add(time.Duration(rng.Float64() * float64(s.Jitter))), Bad: bad})
+	}
 	for i := range s.Travelers {
-		typ := types[rng.IntN(len(types))]
+		typ := Types[rng.IntN(len(Types))]
 		r := typeSpeeds[typ]
-		trip := Trip{
-			SensorID:   "sensor-" + strconv.Itoa(rng.IntN(s.Sensors)),
-			TravelerID: "traveler-" + strconv.Itoa(i),
-			Type:       typ,
-			Speed:      r[0] + rng.Float64()*(r[1]-r[0]),
-			Entered:    s.Start.Add(time.Duration(rng.Float64() * float64(time.Minute))).Truncate(time.Millisecond),
-		}
-		lane := rng.Float64() * 10
-		for k := 0; ; k++ {
-			dt := time.Duration(k) * s.Every
-			x := trip.Speed * dt.Seconds()
-			if x > s.FieldOfView {
-				break
+		id := "traveler-" + strconv.Itoa(i)
+		speed := r[0] + rng.Float64()*(r[1]-r[0])
+		at := s.Start.Add(time.Duration(rng.Float64() * float64(spread))).Truncate(time.Millisecond)
+		sensors := rng.Perm(max(s.Sensors, s.Legs))
+		for leg := range max(s.Legs, 1) {
+			trip := Trip{SensorID: "sensor-" + strconv.Itoa(sensors[leg]%s.Sensors), TravelerID: id, Type: typ, Speed: speed, Entered: at}
+			lane := rng.Float64() * 10
+			for k := 0; ; k++ {
+				dt := time.Duration(k) * s.Every
+				x := speed * dt.Seconds()
+				if x > s.FieldOfView {
+					break
+				}
+				rd := Reading{SensorID: trip.SensorID, TravelerID: id, Type: typ,
+					X: x + rng.NormFloat64()*s.Noise, Y: lane + rng.NormFloat64()*s.Noise, At: trip.Entered.Add(dt)}
+				trip.Readings = append(trip.Readings, rd)
+				deliver(rd, "")
 			}
-			rd := Reading{SensorID: trip.SensorID, TravelerID: trip.TravelerID, Type: typ,
-				X: x + rng.NormFloat64()*s.Noise, Y: lane + rng.NormFloat64()*s.Noise, At: trip.Entered.Add(dt)}
-			trip.Readings = append(trip.Readings, rd)
-			out = append(out, Delivery{Reading: rd, Delivered: rd.At.Add(time.Duration(rng.Float64() * float64(s.Jitter)))})
+			trips = append(trips, trip)
+			at = trip.Readings[len(trip.Readings)-1].At.Add(s.Pause)
 		}
-		trips = append(trips, trip)
+		if rng.Float64() < s.Bad {
+			trip := trips[len(trips)-1]
+			bad := trip.Readings[len(trip.Readings)/2]
+			bad.At = bad.At.Add(s.Every / 2)
+			kind := []string{BadNaN, BadFuture, BadJump}[rng.IntN(3)]
+			if len(trip.Readings) < 3 {
+				kind = BadNaN // a jump needs readings on both sides to be seen
+			}
+			switch kind {
+			case BadNaN:
+				bad.X = math.NaN()
+			case BadFuture:
+				bad.At = bad.At.Add(24 * time.Hour)
+			case BadJump:
+				bad.X += 50 * TopSpeed[typ] * s.Every.Seconds()
+			}
+			deliver(bad, kind)
+		}
 	}
 	slices.SortStableFunc(out, func(a, b Delivery) int { return a.Delivered.Compare(b.Delivered) })
 	return trips, out
 }
 
 // Expected computes, from a trip's true readings (noise included), the visit a correct
-// pipeline reports: the same arithmetic over the readings in event-time order.
+// pipeline reports: the same arithmetic over the readings in event-time order, written
+// out again here so that a test compares two computations.
 func (t Trip) Expected() Visit {
 	v := Visit{SensorID: t.SensorID, TravelerID: t.TravelerID, Type: t.Type, Entered: t.Readings[0].At,
 		Left: t.Readings[len(t.Readings)-1].At, Readings: len(t.Readings)}
@@ -89,10 +133,19 @@ func (t Trip) Expected() Visit {
 			v.MinSpeed = sp
 		}
 		v.MaxSpeed = max(v.MaxSpeed, sp)
-		v.sumSpeed += sp
+		v.SumSpeed += sp
+		v.Speeds++
+		m := b.At.Truncate(time.Minute)
+		if n := len(v.Minutes); n == 0 || !v.Minutes[n-1].Start.Equal(m) {
+			v.Minutes = append(v.Minutes, MinuteSpeed{Start: m, First: b.At})
+		}
+		last := &v.Minutes[len(v.Minutes)-1]
+		last.Count++
+		last.Sum += sp
+		last.Last = b.At
 	}
-	if n := len(t.Readings) - 1; n > 0 {
-		v.AvgSpeed = v.sumSpeed / float64(n)
+	if v.Speeds > 0 {
+		v.AvgSpeed = v.SumSpeed / float64(v.Speeds)
 	}
 	return v
 }

@@ -25,15 +25,15 @@ func straight() []Reading {
 	return rs
 }
 
-func run(tr *Tracker, rs []Reading) ([]Visit, []Reading) {
+func run(tr *Tracker, rs []Reading) ([]Visit, []Rejected) {
 	var visits []Visit
-	var rejected []Reading
+	var rejected []Rejected
 	for _, r := range rs {
 		c, rej := tr.Add(r)
 		visits = append(visits, c...)
 		rejected = append(rejected, rej...)
 	}
-	c, rej := tr.Flush(t0.Add(time.Hour))
+	c, rej := tr.Flush()
 	return append(visits, c...), append(rejected, rej...)
 }
 
@@ -110,9 +110,35 @@ func TestImpossibleJumpsAndBadReadings(t *testing.T) {
 	}
 }
 
+func TestSpeedsByMinuteAndFloor(t *testing.T) {
+	// Readings from 08:00:50 to 08:01:10: the speeds ending in each minute are kept apart.
+	var rs []Reading
+	for i := 0; i <= 4; i++ {
+		rs = append(rs, Reading{SensorID: "s1", TravelerID: "t1", Type: "bike", X: float64(i) * 5 * float64(i+1), At: t0.Add(50*time.Second + time.Duration(i)*5*time.Second)})
+	}
+	tr := &Tracker{Disorder: time.Second, IdleGap: 30 * time.Second}
+	visits, _ := run(tr, rs)
+	if len(visits) != 1 || len(visits[0].Minutes) != 2 {
+		t.Fatalf("visits %+v", visits)
+	}
+	m := visits[0].Minutes
+	// Speeds: (10-0)/5=2 at :55, (30-10)/5=4 at 1:00, (60-30)/5=6 at 1:05, (100-60)/5=8 at 1:10.
+	if !m[0].Start.Equal(t0) || m[0].Count != 1 || m[0].Mean() != 2 || m[1].Count != 3 || m[1].Mean() != 6 {
+		t.Errorf("minutes %+v", m)
+	}
+	// The visit is final: a straggler of it changes nothing and is counted stale.
+	closed, rejected := tr.Add(rs[2])
+	if len(closed) != 0 || len(rejected) != 0 || tr.Stale != 1 || len(tr.Open) != 0 {
+		t.Errorf("straggler after the visit ended: closed %v rejected %v stale %d open %d", closed, rejected, tr.Stale, len(tr.Open))
+	}
+}
+
 func TestSimulatedTrafficMatchesItsTruth(t *testing.T) {
-	sc := Scenario{Sensors: 3, Travelers: 40, FieldOfView: 60, Every: 500 * time.Millisecond, Noise: 0.05, Jitter: 800 * time.Millisecond, Start: t0, Seed: 4}
+	sc := Scenario{Sensors: 3, Travelers: 40, Legs: 2, Pause: 20 * time.Second, FieldOfView: 60, Every: 500 * time.Millisecond,
+		Noise: 0.05, Jitter: 800 * time.Millisecond, Start: t0, Bad: 0.3, Seed: 4}
 	trips, deliveries := sc.Generate()
+	bad := map[string]int{}
+	jumps := 0
 	trackers := map[string]*Tracker{}
 	got := map[string]Visit{}
 	for _, d := range deliveries {
@@ -121,30 +147,44 @@ func TestSimulatedTrafficMatchesItsTruth(t *testing.T) {
 			tr = &Tracker{Disorder: time.Second, IdleGap: 10 * time.Second}
 			trackers[d.Reading.TravelerID] = tr
 		}
-		closed, rejected := tr.Add(d.Reading)
-		if len(rejected) > 0 {
-			t.Fatalf("rejected %v", rejected)
+		if d.Bad != "" {
+			bad[d.Bad]++
 		}
+		if err := Validate(d.Reading, t0.Add(time.Hour), time.Minute); err != nil {
+			if d.Bad != BadNaN && d.Bad != BadFuture {
+				t.Fatalf("%+v: %v", d, err)
+			}
+			continue
+		}
+		closed, rejected := tr.Add(d.Reading)
+		jumps += len(rejected)
 		for _, v := range closed {
-			got[v.TravelerID] = v
+			got[v.TravelerID+"@"+v.SensorID] = v
 		}
 	}
 	for id, tr := range trackers {
-		closed, _ := tr.Flush(t0.Add(time.Hour))
+		closed, rejected := tr.Flush()
+		jumps += len(rejected)
 		for _, v := range closed {
-			got[id] = v
+			got[id+"@"+v.SensorID] = v
 		}
 	}
 	for _, trip := range trips {
 		if len(trip.Readings) < 2 {
 			continue
 		}
-		want, v := trip.Expected(), got[trip.TravelerID]
-		if v.Readings != want.Readings || math.Abs(v.AvgSpeed-want.AvgSpeed) > 1e-9 || math.Abs(v.MaxSpeed-want.MaxSpeed) > 1e-9 {
+		want, v := trip.Expected(), got[trip.TravelerID+"@"+trip.SensorID]
+		if v.Readings != want.Readings || math.Abs(v.AvgSpeed-want.AvgSpeed) > 1e-9 || math.Abs(v.MaxSpeed-want.MaxSpeed) > 1e-9 || len(v.Minutes) != len(want.Minutes) {
 			t.Errorf("%s: visit %+v, want %+v", trip.TravelerID, v, want)
 		}
 		if math.Abs(want.AvgSpeed-trip.Speed) > 0.5 {
 			t.Errorf("%s: measured %.2f m/s, drove %.2f", trip.TravelerID, want.AvgSpeed, trip.Speed)
 		}
+	}
+	if len(got) != len(trips) {
+		t.Errorf("%d visits for %d trips", len(got), len(trips))
+	}
+	if jumps != bad[BadJump] || bad[BadJump] == 0 || bad[BadNaN]+bad[BadFuture] == 0 {
+		t.Errorf("rejected %d jumps; the simulator sent bad readings %v", jumps, bad)
 	}
 }

@@ -1,0 +1,248 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/internal/travel"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// TravelerParams configure a TravelerWorkflow. One code path serves both modes: per
+// traveler id (Sharded false; the run ends once its traveler went quiet) and sharded (a
+// long-running workflow that follows many travelers and continues as new).
+type TravelerParams struct {
+	Sharded bool
+	// Disorder is how far out of event-time order readings may arrive.
+	Disorder time.Duration
+	// IdleGap ends a visit when its traveler sent no reading of it for this long.
+	IdleGap time.Duration
+	// MaxHistory makes a shard continue as new after this many history events, even before
+	// the server suggests it; 0 waits for the suggestion.
+	MaxHistory int
+	State      *TravelerState
+}
+
+// TravelerState is a TravelerWorkflow's serialisable state.
+type TravelerState struct {
+	Travelers map[string]*TravelerTrack
+	// Applied maps "topic/partition" to the highest offset applied: a redelivered reading at
+	// or below it is ignored.
+	Applied map[string]int64
+	Stats   TravelerStats
+}
+
+// TravelerTrack is one traveler being followed.
+type TravelerTrack struct {
+	Tracker travel.Tracker
+	// LastArrival is when (workflow time) its last reading arrived: IdleGap plus Disorder
+	// after it, the traveler's visits end.
+	LastArrival time.Time
+}
+
+// TravelerStats count what a TravelerWorkflow (or shard, across runs) has seen.
+type TravelerStats struct {
+	Readings    int64 // readings applied
+	Redelivered int64 // at or below the applied offset, ignored
+	Stale       int64 // beyond the allowed disorder, or of a visit already final
+	Rejected    int64 // impossible jumps, dead-lettered
+	Visits      int64 // visits stored
+	// LatePartials are visit minutes that reached a sensor minute already closed.
+	LatePartials int64
+}
+
+// TravelerCurrent answers QueryCurrent: a traveler's live visits.
+type TravelerCurrent struct {
+	TravelerID string
+	Known      bool
+	Open       []travel.Visit
+	// Pending readings wait for the allowed disorder to pass.
+	Pending int
+}
+
+// TravelerWorkflow follows travelers through sensors' views: it orders each traveler's
+// readings by event time within the allowed disorder, measures speeds between consecutive
+// readings of a visit, ends a visit after an idle gap, and flushes ended visits (rows,
+// speeds per sensor minute, refused readings) through a local activity.
+func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, error) {
+	t := newTravelers(ctx, p)
+	if err := workflow.SetQueryHandler(ctx, QueryCurrent, t.current); err != nil {
+		return TravelerStats{}, fmt.Errorf("register query: %w", err)
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (TravelerStats, error) { return t.state.Stats, nil }); err != nil {
+		return TravelerStats{}, fmt.Errorf("register query: %w", err)
+	}
+	signals := workflow.GetSignalChannel(ctx, SignalTravelerReadings)
+	timer := deadlineTimer{}
+	for {
+		timer.arm(ctx, t.nextIdle())
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+			var s schemas.TravelerSignal
+			c.Receive(ctx, &s)
+			t.apply(ctx, s)
+		})
+		if timer.future != nil {
+			sel.AddFuture(timer.future, func(workflow.Future) { timer.fired() })
+		}
+		sel.Select(ctx)
+		if err := t.drainAndFlush(ctx, signals); err != nil {
+			return t.state.Stats, err
+		}
+		if !p.Sharded && len(t.state.Travelers) == 0 {
+			return t.state.Stats, nil
+		}
+		if p.Sharded && t.shouldContinueAsNew(ctx) {
+			if err := t.drainAndFlush(ctx, signals); err != nil {
+				return t.state.Stats, err
+			}
+			p.State = t.state
+			return t.state.Stats, workflow.NewContinueAsNewError(ctx, TravelerWorkflow, p)
+		}
+	}
+}
+
+type travelers struct {
+	p      TravelerParams
+	state  *TravelerState
+	writer string
+	// closed and rejected wait for the next flush.
+	closed   []travel.Visit
+	rejected []travel.Rejected
+}
+
+func newTravelers(ctx workflow.Context, p TravelerParams) *travelers {
+	s := p.State
+	if s == nil {
+		s = &TravelerState{}
+	}
+	if s.Travelers == nil {
+		s.Travelers = map[string]*TravelerTrack{}
+	}
+	if s.Applied == nil {
+		s.Applied = map[string]int64{}
+	}
+	return &travelers{p: p, state: s, writer: runWriter(ctx)}
+}
+
+// current answers for one traveler; a per-traveler workflow also answers an empty id.
+func (t *travelers) current(travelerID string) (TravelerCurrent, error) {
+	if travelerID == "" && !t.p.Sharded {
+		for _, id := range workflow.DeterministicKeys(t.state.Travelers) {
+			travelerID = id
+		}
+	}
+	out := TravelerCurrent{TravelerID: travelerID}
+	if tr, ok := t.state.Travelers[travelerID]; ok {
+		out.Known, out.Open, out.Pending = true, tr.Tracker.OpenVisits(), len(tr.Tracker.Pending)
+	}
+	return out, nil
+}
+
+// apply takes one signal's readings: redeliveries are dropped by offset; a traveler new to
+// this run first learns from the database where its stored visits end.
+func (t *travelers) apply(ctx workflow.Context, s schemas.TravelerSignal) {
+	fresh := s.Readings[:0:0]
+	var unknown []string
+	for _, r := range s.Readings {
+		tp := r.Ref.Topic + "/" + strconv.Itoa(int(r.Ref.Partition))
+		if w, seen := t.state.Applied[tp]; seen && r.Ref.Offset <= w {
+			t.state.Stats.Redelivered++
+			continue
+		}
+		t.state.Applied[tp] = r.Ref.Offset
+		fresh = append(fresh, r)
+		if _, ok := t.state.Travelers[r.TravelerID]; !ok && !slices.Contains(unknown, r.TravelerID) {
+			unknown = append(unknown, r.TravelerID)
+		}
+	}
+	floors := t.floors(ctx, unknown)
+	now := workflow.Now(ctx)
+	for _, r := range fresh {
+		tr := t.state.Travelers[r.TravelerID]
+		if tr == nil {
+			tr = &TravelerTrack{Tracker: travel.Tracker{Disorder: t.p.Disorder, IdleGap: t.p.IdleGap, Floor: floors[r.TravelerID]}}
+			t.state.Travelers[r.TravelerID] = tr
+		}
+		tr.LastArrival = now
+		closed, rejected := tr.Tracker.Add(r)
+		t.closed = append(t.closed, closed...)
+		t.rejected = append(t.rejected, rejected...)
+		t.state.Stats.Readings++
+	}
+}
+
+// floors asks the database where the stored visits of travelers new to this run end.
+func (t *travelers) floors(ctx workflow.Context, ids []string) map[string]map[string]time.Time {
+	out := map[string]map[string]time.Time{}
+	if len(ids) == 0 {
+		return out
+	}
+	var a *activities.Activities
+	lctx := workflow.WithLocalActivityOptions(ctx, finishOptions)
+	if err := workflow.ExecuteLocalActivity(lctx, a.TravelerFloors, ids).Get(ctx, &out); err != nil {
+		// Retried until the workflow is cancelled; only cancellation gets here.
+		workflow.GetLogger(ctx).Warn("traveler floors", "err", err)
+	}
+	return out
+}
+
+// nextIdle is when the first followed traveler goes quiet, zero when none is followed.
+func (t *travelers) nextIdle() time.Time {
+	var next time.Time
+	for _, id := range workflow.DeterministicKeys(t.state.Travelers) {
+		at := t.state.Travelers[id].LastArrival.Add(t.p.IdleGap + t.p.Disorder)
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
+// drainAndFlush applies every signal already delivered, ends the travelers gone quiet, and
+// flushes what became final, until no signal is waiting.
+func (t *travelers) drainAndFlush(ctx workflow.Context, signals workflow.ReceiveChannel) error {
+	for {
+		var s schemas.TravelerSignal
+		for signals.ReceiveAsync(&s) {
+			t.apply(ctx, s)
+			s = schemas.TravelerSignal{}
+		}
+		now := workflow.Now(ctx)
+		for _, id := range workflow.DeterministicKeys(t.state.Travelers) {
+			tr := t.state.Travelers[id]
+			if now.Before(tr.LastArrival.Add(t.p.IdleGap + t.p.Disorder)) {
+				continue
+			}
+			closed, rejected := tr.Tracker.Flush()
+			t.closed = append(t.closed, closed...)
+			t.rejected = append(t.rejected, rejected...)
+			t.state.Stats.Stale += tr.Tracker.Stale
+			delete(t.state.Travelers, id)
+		}
+		if len(t.closed) == 0 && len(t.rejected) == 0 {
+			return nil
+		}
+		req := activities.FlushVisitsRequest{Writer: t.writer, Visits: t.closed, Rejected: t.rejected}
+		t.closed, t.rejected = nil, nil
+		var a *activities.Activities
+		var res activities.FlushVisitsResult
+		lctx := workflow.WithLocalActivityOptions(ctx, finishOptions)
+		if err := workflow.ExecuteLocalActivity(lctx, a.FlushVisits, req).Get(ctx, &res); err != nil {
+			return fmt.Errorf("flush %d visits: %w", len(req.Visits), err)
+		}
+		t.state.Stats.Visits += int64(len(req.Visits))
+		t.state.Stats.Rejected += int64(len(req.Rejected))
+		t.state.Stats.LatePartials += int64(res.LatePartials)
+	}
+}
+
+func (t *travelers) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || (t.p.MaxHistory > 0 && info.GetCurrentHistoryLength() >= t.p.MaxHistory)
+}

@@ -1,0 +1,282 @@
+package workflows
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/internal/travel"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// visitStore stands in for the database behind FlushVisits and TravelerFloors: it keeps the
+// visit rows by key, as the upsert does, and answers floors from them.
+type visitStore struct {
+	mu       sync.Mutex
+	rows     map[string]travel.Visit
+	flushes  int
+	rejected []travel.Rejected
+}
+
+func (s *visitStore) flush(_ context.Context, req activities.FlushVisitsRequest) (activities.FlushVisitsResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rows == nil {
+		s.rows = map[string]travel.Visit{}
+	}
+	s.flushes++
+	for _, v := range req.Visits {
+		s.rows[v.TravelerID+"@"+v.SensorID+"@"+v.Entered.String()] = v
+	}
+	s.rejected = append(s.rejected, req.Rejected...)
+	return activities.FlushVisitsResult{}, nil
+}
+
+func (s *visitStore) floors(_ context.Context, ids []string) (map[string]map[string]time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]map[string]time.Time{}
+	for _, v := range s.rows {
+		if !slices.Contains(ids, v.TravelerID) {
+			continue
+		}
+		if out[v.TravelerID] == nil {
+			out[v.TravelerID] = map[string]time.Time{}
+		}
+		if v.Left.After(out[v.TravelerID][v.SensorID]) {
+			out[v.TravelerID][v.SensorID] = v.Left
+		}
+	}
+	return out, nil
+}
+
+func (s *visitStore) visits() []travel.Visit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []travel.Visit
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range s.rows {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		out = append(out, s.rows[k])
+	}
+	return out
+}
+
+func newTravelerEnv(store *visitStore) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := s.NewTestWorkflowEnvironment()
+	var a *activities.Activities
+	env.RegisterActivity(a)
+	env.OnActivity(a.FlushVisits, mock.Anything, mock.Anything).Return(store.flush)
+	env.OnActivity(a.TravelerFloors, mock.Anything, mock.Anything).Return(store.floors)
+	return env
+}
+
+var tt0 = time.Date(2026, 11, 22, 8, 0, 30, 0, time.UTC)
+
+// line is a car crossing sensor s1 at 10 m/s for 5 s, then 20 m/s for 5 s, one reading a
+// second, at offsets from first: its speeds are known exactly.
+func line(traveler string, first int64) []travel.Reading {
+	var rs []travel.Reading
+	x := 0.0
+	for i := range 11 {
+		rs = append(rs, travel.Reading{SensorID: "s1", TravelerID: traveler, Type: "car", X: x, Y: 3, At: tt0.Add(time.Duration(i) * time.Second),
+			Ref: travel.Ref{Topic: schemas.TopicSensorReadings, Offset: first + int64(i)}})
+		if i < 5 {
+			x += 10
+		} else {
+			x += 20
+		}
+	}
+	return rs
+}
+
+func readingsAt(env *testsuite.TestWorkflowEnvironment, after time.Duration, rs ...travel.Reading) {
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalTravelerReadings, schemas.TravelerSignal{Readings: rs})
+	}, after)
+}
+
+func perTraveler() TravelerParams {
+	return TravelerParams{Disorder: 3 * time.Second, IdleGap: 20 * time.Second}
+}
+
+func TestTravelerKnownTrajectory(t *testing.T) {
+	store := &visitStore{}
+	env := newTravelerEnv(store)
+	rs := line("t1", 100)
+	for i, r := range rs {
+		readingsAt(env, time.Duration(i+1)*time.Second, r)
+	}
+	var cur TravelerCurrent
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryCurrent, "")
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&cur))
+	}, 8500*time.Millisecond)
+	env.ExecuteWorkflow(TravelerWorkflow, perTraveler())
+	require.NoError(t, env.GetWorkflowError(), "the run ends once its traveler went quiet")
+	require.True(t, cur.Known)
+	require.Len(t, cur.Open, 1, "a live visit while readings come in")
+	require.Equal(t, 5, cur.Open[0].Readings, "readings of the last 3 s wait for the disorder")
+	vs := store.visits()
+	require.Len(t, vs, 1)
+	v := vs[0]
+	require.Equal(t, 11, v.Readings)
+	require.Equal(t, 10.0, v.MinSpeed)
+	require.Equal(t, 20.0, v.MaxSpeed)
+	require.Equal(t, 15.0, v.AvgSpeed)
+	require.True(t, v.Entered.Equal(tt0) && v.Left.Equal(tt0.Add(10*time.Second)))
+	// 08:00:31..08:00:59 and 08:01:00..: the speeds split by minute (29 s then 1 s after 08:00:30).
+	require.Len(t, v.Minutes, 1)
+}
+
+func TestTravelerOutOfOrderAndDuplicatesChangeNothing(t *testing.T) {
+	run := func(order func([]travel.Reading) [][]travel.Reading) travel.Visit {
+		store := &visitStore{}
+		env := newTravelerEnv(store)
+		for i, batch := range order(line("t1", 100)) {
+			readingsAt(env, time.Duration(i+1)*time.Second, batch...)
+		}
+		env.ExecuteWorkflow(TravelerWorkflow, perTraveler())
+		require.NoError(t, env.GetWorkflowError())
+		vs := store.visits()
+		require.Len(t, vs, 1)
+		return vs[0]
+	}
+	inOrder := run(func(rs []travel.Reading) [][]travel.Reading {
+		var out [][]travel.Reading
+		for _, r := range rs {
+			out = append(out, []travel.Reading{r})
+		}
+		return out
+	})
+	shuffled := run(func(rs []travel.Reading) [][]travel.Reading {
+		// Each reading at most 2 s from its place; every third one also sent twice (a
+		// producer retry: a new offset); a whole batch redelivered (the same offsets).
+		// Offsets grow in the order records reach the topic.
+		order := []int{1, 0, 2, 4, 3, 5, 7, 6, 8, 10, 9}
+		var out [][]travel.Reading
+		next := int64(500)
+		send := func(r travel.Reading) {
+			r.Ref.Offset = next
+			next++
+			out = append(out, []travel.Reading{r})
+		}
+		for i, j := range order {
+			send(rs[j])
+			if i%3 == 0 {
+				send(rs[j])
+			}
+		}
+		return append(out, out[len(out)-1])
+	})
+	inOrder.Last, shuffled.Last = travel.Reading{}, travel.Reading{}
+	require.Equal(t, inOrder, shuffled)
+}
+
+func TestTravelerIdleGapEndsAVisitAndSensorsMakeVisits(t *testing.T) {
+	store := &visitStore{}
+	env := newTravelerEnv(store)
+	params := perTraveler()
+	params.Sharded = true
+	rs := line("t1", 0)
+	readingsAt(env, time.Second, rs...)
+	// The traveler comes back to s1 a minute later, and is also seen by s2.
+	back := line("t1", 100)
+	for i := range back {
+		back[i].At = back[i].At.Add(time.Minute)
+	}
+	other := line("t2", 200)
+	for i := range other {
+		other[i].SensorID = "s2"
+	}
+	readingsAt(env, 30*time.Second, append(back[:6], other...)...)
+	env.RegisterDelayedCallback(func() {
+		require.Len(t, store.visits(), 1, "the first visit ended after its idle gap")
+	}, 29*time.Second)
+	env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(1000) }, 90*time.Second)
+	readingsAt(env, 91*time.Second) // wakes the shard to continue as new
+	env.ExecuteWorkflow(TravelerWorkflow, TravelerParams{Sharded: true, Disorder: 3 * time.Second, IdleGap: 20 * time.Second, MaxHistory: 1000})
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, env.GetWorkflowError(), &can)
+	vs := store.visits()
+	require.Len(t, vs, 3, "t1 twice at s1, and t2 at s2")
+	require.Equal(t, 6, vs[1].Readings)
+	require.Equal(t, "s2", vs[2].SensorID)
+}
+
+func TestTravelerImpossibleJumpIsRefusedAndFloorsDropOldReadings(t *testing.T) {
+	store := &visitStore{}
+	env := newTravelerEnv(store)
+	// A visit already stored by an earlier run ends at tt0+4s: readings up to there are
+	// dropped, the rest make a new visit.
+	_, _ = store.flush(context.Background(), activities.FlushVisitsRequest{Visits: []travel.Visit{{TravelerID: "t1", SensorID: "s1", Entered: tt0, Left: tt0.Add(4 * time.Second)}}})
+	rs := line("t1", 0)
+	rs[7].X += 400
+	readingsAt(env, time.Second, rs...)
+	var stats TravelerStats
+	env.ExecuteWorkflow(TravelerWorkflow, perTraveler())
+	require.NoError(t, env.GetWorkflowResult(&stats))
+	require.Len(t, store.rejected, 1)
+	require.Contains(t, store.rejected[0].Reason, "impossible jump")
+	require.Equal(t, int64(7), store.rejected[0].Reading.Ref.Offset)
+	vs := store.visits()
+	require.Len(t, vs, 2)
+	require.True(t, vs[1].Entered.Equal(tt0.Add(5*time.Second)))
+	require.Equal(t, 5, vs[1].Readings, "readings 5..10 but the jump")
+	require.Equal(t, int64(5), stats.Stale)
+	require.Equal(t, int64(1), stats.Rejected)
+}
+
+func TestTravelerShardCarriesStateAcrossContinueAsNew(t *testing.T) {
+	store := &visitStore{}
+	env := newTravelerEnv(store)
+	params := TravelerParams{Sharded: true, Disorder: 3 * time.Second, IdleGap: 20 * time.Second, MaxHistory: 50}
+	rs := line("t1", 0)
+	readingsAt(env, time.Second, rs[:6]...)
+	env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(params.MaxHistory) }, 1500*time.Millisecond)
+	readingsAt(env, 2*time.Second, rs[6])
+	env.ExecuteWorkflow(TravelerWorkflow, params)
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, env.GetWorkflowError(), &can)
+	var next TravelerParams
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.Len(t, next.State.Travelers, 1)
+	require.Empty(t, store.visits())
+
+	env2 := newTravelerEnv(store)
+	next.MaxHistory = 0
+	readingsAt(env2, time.Second, rs...) // offsets 0..6 redelivered, 7..10 new
+	env2.RegisterDelayedCallback(func() { env2.SetCurrentHistoryLength(1) }, time.Minute)
+	env2.RegisterDelayedCallback(func() {
+		v, err := env2.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		var st TravelerStats
+		require.NoError(t, v.Get(&st))
+		require.Equal(t, int64(7), st.Redelivered)
+		require.Equal(t, int64(11), st.Readings)
+		require.Equal(t, int64(1), st.Visits)
+	}, time.Minute)
+	env2.ExecuteWorkflow(TravelerWorkflow, next)
+	vs := store.visits()
+	require.Len(t, vs, 1)
+	require.Equal(t, 15.0, vs[0].AvgSpeed)
+}
