@@ -80,7 +80,9 @@ func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed)
 	for i, r := range recs {
 		readings[i] = r.Value.(travel.Reading)
 	}
-	for _, chunk := range chunkBySize(readings, func(r travel.Reading) int { return len(r.SensorID) + 2*len(r.TravelerID) + len(r.Ref.Topic) + readingOverhead }) {
+	for _, chunk := range chunkBySize(readings, func(r travel.Reading) int {
+		return len(r.SensorID) + 2*len(r.TravelerID) + len(r.Ref.Topic) + readingOverhead
+	}) {
 		_, err := s.Temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalTravelerReadings,
 			schemas.TravelerSignal{Readings: chunk}, opts, workflows.TravelerWorkflow, params)
 		if err != nil {
