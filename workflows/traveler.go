@@ -56,6 +56,13 @@ type TravelerStats struct {
 	LatePartials int64
 }
 
+// TravelerStatus answers QueryStatus.
+type TravelerStatus struct {
+	// Following is how many travelers have readings or visits not yet final.
+	Following int
+	Stats     TravelerStats
+}
+
 // TravelerCurrent answers QueryCurrent: a traveler's live visits.
 type TravelerCurrent struct {
 	TravelerID string
@@ -74,7 +81,10 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 	if err := workflow.SetQueryHandler(ctx, QueryCurrent, t.current); err != nil {
 		return TravelerStats{}, fmt.Errorf("register query: %w", err)
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (TravelerStats, error) { return t.state.Stats, nil }); err != nil {
+	status := func() (TravelerStatus, error) {
+		return TravelerStatus{Following: len(t.state.Travelers), Stats: t.state.Stats}, nil
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, status); err != nil {
 		return TravelerStats{}, fmt.Errorf("register query: %w", err)
 	}
 	signals := workflow.GetSignalChannel(ctx, SignalTravelerReadings)

@@ -269,11 +269,12 @@ func TestTravelerShardCarriesStateAcrossContinueAsNew(t *testing.T) {
 	env2.RegisterDelayedCallback(func() {
 		v, err := env2.QueryWorkflow(QueryStatus)
 		require.NoError(t, err)
-		var st TravelerStats
+		var st TravelerStatus
 		require.NoError(t, v.Get(&st))
-		require.Equal(t, int64(7), st.Redelivered)
-		require.Equal(t, int64(11), st.Readings)
-		require.Equal(t, int64(1), st.Visits)
+		require.Equal(t, 0, st.Following)
+		require.Equal(t, int64(7), st.Stats.Redelivered)
+		require.Equal(t, int64(11), st.Stats.Readings)
+		require.Equal(t, int64(1), st.Stats.Visits)
 	}, time.Minute)
 	env2.ExecuteWorkflow(TravelerWorkflow, next)
 	vs := store.visits()

@@ -64,6 +64,8 @@ starter: run Tributary's embedded stack and its simulations.
   starter dev                  start the embedded stack (Kafka-protocol broker, Temporal + UI,
                                worker, bridge) until Ctrl-C
   starter simulate join        send join rows to a running stack and report acks and delays
+  starter simulate sensors     send travelers crossing sensors in real time, with noise, disorder
+                               and bad readings, and compare their stored visits with the truth
   starter simulate likes       send likes for videos, Zipf-skewed, and show the top videos
   starter simulate transactions -n N
                                send transactions whose window sums are known

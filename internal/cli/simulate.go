@@ -89,11 +89,14 @@ func simulate(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if len(args) > 0 && args[0] == "transactions" {
 		return simulateTransactions(ctx, args[1:], out, log)
 	}
+	if len(args) > 0 && args[0] == "sensors" {
+		return simulateSensors(ctx, args[1:], out, log)
+	}
 	if len(args) > 0 && args[0] == "likes" {
 		return simulateLikes(ctx, args[1:], out, log)
 	}
 	if len(args) == 0 || args[0] != "join" {
-		return errors.New("usage: starter simulate join|likes|transactions [flags]")
+		return errors.New("usage: starter simulate join|sensors|likes|transactions [flags]")
 	}
 	fs, cfg, err := configFlags("simulate join")
 	if err != nil {

@@ -42,6 +42,8 @@ type Scenario struct {
 	// or an impossible jump), which the pipeline must dead-letter.
 	Bad  float64
 	Seed uint64
+	// Run prefixes the traveler ids, so that runs do not mix; Site prefixes the sensor ids.
+	Run, Site string
 }
 
 // Trip is one traveler crossing one sensor's view at a constant speed: the truth a test
@@ -70,18 +72,18 @@ func (s Scenario) Generate() ([]Trip, []Delivery) {
 	}
 	var trips []Trip
 	var out []Delivery
-	deliver := func(r Reading, bad string) {
-		out = append(out, Delivery{Reading: r, Delivered: r.At.Add(time.Duration(rng.Float64() * float64(s.Jitter))), Bad: bad})
+	deliver := func(r Reading, sent time.Time, bad string) {
+		out = append(out, Delivery{Reading: r, Delivered: sent.Add(time.Duration(rng.Float64() * float64(s.Jitter))), Bad: bad})
 	}
 	for i := range s.Travelers {
 		typ := Types[rng.IntN(len(Types))]
 		r := typeSpeeds[typ]
-		id := "traveler-" + strconv.Itoa(i)
+		id := s.Run + "traveler-" + strconv.Itoa(i)
 		speed := r[0] + rng.Float64()*(r[1]-r[0])
 		at := s.Start.Add(time.Duration(rng.Float64() * float64(spread))).Truncate(time.Millisecond)
 		sensors := rng.Perm(max(s.Sensors, s.Legs))
 		for leg := range max(s.Legs, 1) {
-			trip := Trip{SensorID: "sensor-" + strconv.Itoa(sensors[leg]%s.Sensors), TravelerID: id, Type: typ, Speed: speed, Entered: at}
+			trip := Trip{SensorID: s.Site + "sensor-" + strconv.Itoa(sensors[leg]%s.Sensors), TravelerID: id, Type: typ, Speed: speed, Entered: at}
 			lane := rng.Float64() * 10
 			for k := 0; ; k++ {
 				dt := time.Duration(k) * s.Every
@@ -92,7 +94,7 @@ func (s Scenario) Generate() ([]Trip, []Delivery) {
 				rd := Reading{SensorID: trip.SensorID, TravelerID: id, Type: typ,
 					X: x + rng.NormFloat64()*s.Noise, Y: lane + rng.NormFloat64()*s.Noise, At: trip.Entered.Add(dt)}
 				trip.Readings = append(trip.Readings, rd)
-				deliver(rd, "")
+				deliver(rd, rd.At, "")
 			}
 			trips = append(trips, trip)
 			at = trip.Readings[len(trip.Readings)-1].At.Add(s.Pause)
@@ -101,6 +103,7 @@ func (s Scenario) Generate() ([]Trip, []Delivery) {
 			trip := trips[len(trips)-1]
 			bad := trip.Readings[len(trip.Readings)/2]
 			bad.At = bad.At.Add(s.Every / 2)
+			sent := bad.At
 			kind := []string{BadNaN, BadFuture, BadJump}[rng.IntN(3)]
 			if len(trip.Readings) < 3 {
 				kind = BadNaN // a jump needs readings on both sides to be seen
@@ -113,7 +116,7 @@ func (s Scenario) Generate() ([]Trip, []Delivery) {
 			case BadJump:
 				bad.X += 50 * TopSpeed[typ] * s.Every.Seconds()
 			}
-			deliver(bad, kind)
+			deliver(bad, sent, kind)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Delivery) int { return a.Delivered.Compare(b.Delivered) })
