@@ -18,13 +18,14 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 9 {
-		t.Fatalf("found %d recorded histories, want at least 9", len(files))
+	if len(files) < 13 {
+		t.Fatalf("found %d recorded histories, want at least 13", len(files))
 	}
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(JoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})
 	r.RegisterWorkflowWithOptions(SimulateJoinWorkflow, workflow.RegisterOptions{Name: WorkflowSimulateJoin})
 	r.RegisterWorkflowWithOptions(WindowWorkflow, workflow.RegisterOptions{Name: WorkflowWindow})
+	r.RegisterWorkflowWithOptions(TravelerWorkflow, workflow.RegisterOptions{Name: WorkflowTraveler})
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
@@ -51,11 +52,20 @@ func changedWindowWorkflow(ctx workflow.Context, p WindowParams) error {
 	return WindowWorkflow(ctx, p)
 }
 
+// changedTravelerWorkflow is TravelerWorkflow with a timer added before it starts.
+func changedTravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, error) {
+	if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+		return TravelerStats{}, err
+	}
+	return TravelerWorkflow(ctx, p)
+}
+
 func TestReplayDetectsAChangedWorkflow(t *testing.T) {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(changedJoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})
 	r.RegisterWorkflowWithOptions(changedWindowWorkflow, workflow.RegisterOptions{Name: WorkflowWindow})
-	for _, name := range []string{"join_complete", "join_shard_run1", "window_shard_run1"} {
+	r.RegisterWorkflowWithOptions(changedTravelerWorkflow, workflow.RegisterOptions{Name: WorkflowTraveler})
+	for _, name := range []string{"join_complete", "join_shard_run1", "window_shard_run1", "traveler", "traveler_shard_run1"} {
 		err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", name+".json"))
 		if err == nil {
 			t.Fatalf("%s replayed against a changed workflow without error", name)

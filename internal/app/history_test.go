@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/worker"
@@ -18,6 +19,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"
+	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/internal/txsim"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
@@ -25,8 +27,8 @@ import (
 
 var updateHistories = flag.Bool("update-histories", false, "write the recorded histories to workflows/testdata")
 
-// TestRecordedHistoriesReplay runs the join in both modes and a simulation on the real
-// server, exports their histories and replays them with the current code. With
+// TestRecordedHistoriesReplay runs the join in both modes, a simulation, the window
+// pipelines and the sensors in both modes on the real server, exports their histories and replays them with the current code. With
 // -update-histories it also writes them to workflows/testdata, where the workflows
 // package replays them on every test run.
 func TestRecordedHistoriesReplay(t *testing.T) {
@@ -155,6 +157,63 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		record(env, "window_shard_run1", shard, first)
 	})
 
+	t.Run("traveler", func(t *testing.T) {
+		cfg := testenv.Config(t)
+		cfg.SensorIdleGap = time.Second
+		cfg.SensorDisorder = 500 * time.Millisecond
+		cfg.SensorGrace = 2 * time.Second
+		env := testenv.Start(t, cfg)
+		rs := recordedTrip("rec-traveler", time.Now().Add(-3*time.Second))
+		rs[5].X += 300 // an impossible jump, dead-lettered by the workflow
+		sendReadings(t, env, rs...)
+		waitClosed(t, env, workflows.TravelerIDPrefix+"rec-traveler")
+		record(env, "traveler", workflows.TravelerIDPrefix+"rec-traveler", "")
+		key := workflows.WindowIDPrefix + schemas.PipelineSensors + "/" + schemas.SensorKey("rec-sensor", "car")
+		testenv.Eventually(t, time.Minute, "the sensor minutes to close", func() bool {
+			v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), key, "", workflows.QueryStatus)
+			var st workflows.WindowStatus
+			return err == nil && v.Get(&st) == nil && st.Stats.Closed > 0 && st.Open == 0
+		})
+		record(env, "window_sensors", key, "")
+	})
+
+	t.Run("traveler shard", func(t *testing.T) {
+		cfg := testenv.Config(t)
+		cfg.TravelerShards = 1
+		cfg.JoinShardHistory = 40
+		cfg.SensorIdleGap = time.Second
+		cfg.SensorDisorder = 500 * time.Millisecond
+		env := testenv.Start(t, cfg)
+		shard := workflows.TravelerShardIDPrefix + "0"
+		// Travelers one after another, each sent in two signals: the shard's history passes
+		// its limit and it continues as new with travelers still followed.
+		for i := range 8 {
+			rs := recordedTrip(fmt.Sprintf("rec-shard-%d", i), time.Now().Add(-3*time.Second))
+			sendReadings(t, env, rs[:5]...)
+			sendReadings(t, env, rs[5:]...)
+			testenv.Eventually(t, 30*time.Second, "the shard to take the readings", func() bool {
+				v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), shard, "", workflows.QueryStatus)
+				var st workflows.TravelerStatus
+				return err == nil && v.Get(&st) == nil && st.Stats.Readings+st.Stats.Redelivered >= int64(len(rs)*(i+1))
+			})
+		}
+		testenv.Eventually(t, time.Minute, "the shard to continue as new and store every visit", func() bool {
+			d, err := env.Deps.Temporal.DescribeWorkflowExecution(context.Background(), shard, "")
+			if err != nil || d.WorkflowExecutionInfo.GetExecution().GetRunId() == d.WorkflowExecutionInfo.GetFirstRunId() {
+				return false
+			}
+			var n int64
+			env.Deps.DB.Model(&schemas.Visit{}).Count(&n)
+			return n == 8
+		})
+		h := record(env, "traveler_shard_run2", shard, "")
+		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
+		if first == "" {
+			t.Fatal("the traveler shard did not continue as new")
+		}
+		record(env, "traveler_shard_run1", shard, first)
+	})
+
 	replayer := worker.NewWorkflowReplayer()
 	app.RegisterWorkflows(replayer)
 	for _, f := range files {
@@ -162,8 +221,30 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Errorf("replay %s: %v", filepath.Base(f), err)
 		}
 	}
-	if len(files) != 9 {
-		t.Errorf("recorded %d histories, want 9", len(files))
+}
+
+// recordedTrip is a car crossing rec-sensor at 12 m/s, a reading every 200 ms from start.
+func recordedTrip(traveler string, start time.Time) []travel.Reading {
+	var rs []travel.Reading
+	for i := range 10 {
+		rs = append(rs, travel.Reading{SensorID: "rec-sensor", TravelerID: traveler, Type: "car", X: 2.4 * float64(i), Y: 1,
+			At: start.Add(time.Duration(i) * 200 * time.Millisecond).UTC().Truncate(time.Millisecond)})
+	}
+	return rs
+}
+
+func sendReadings(t *testing.T, env *testenv.Env, rs ...travel.Reading) {
+	t.Helper()
+	var msgs []*kafka.Message
+	for _, r := range rs {
+		b, err := json.Marshal(schemas.NewSensorReading(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafkaio.Message(schemas.TopicSensorReadings, []byte(r.TravelerID), b))
+	}
+	if err := env.Deps.Producer.Send(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
 	}
 }
 
