@@ -38,13 +38,13 @@ func run(log *slog.Logger) error {
 	}
 	fs := flag.NewFlagSet("workers", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
-	role := fs.String("role", "all", "worker, bridge or all")
+	role := fs.String("role", "all", "worker, bridge, api or all")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-	roles := app.Roles{Worker: *role == "worker" || *role == "all", Bridge: *role == "bridge" || *role == "all"}
-	if !roles.Worker && !roles.Bridge {
-		return fmt.Errorf("-role %q: want worker, bridge or all", *role)
+	roles := app.Roles{Worker: *role == "worker" || *role == "all", Bridge: *role == "bridge" || *role == "all", API: *role == "api" || *role == "all"}
+	if !roles.Worker && !roles.Bridge && !roles.API {
+		return fmt.Errorf("-role %q: want worker, bridge, api or all", *role)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

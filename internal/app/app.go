@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/internal/api"
 	"github.com/tributary-dev/tributary/internal/bridge"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/db"
@@ -187,6 +188,12 @@ func (d *Deps) NewSensorsBridge(ready chan struct{}) (*bridge.Bridge, error) {
 	p := &bridge.Sensors{Temporal: d.Temporal, Shards: c.TravelerShards, Disorder: c.SensorDisorder, IdleGap: c.SensorIdleGap,
 		ShardHistory: c.JoinShardHistory, FutureTolerance: c.FutureTolerance}
 	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
+}
+
+// NewAPI builds the HTTP API server.
+func (d *Deps) NewAPI() *api.Server {
+	follow := &bridge.Sensors{Shards: d.Config.TravelerShards}
+	return &api.Server{DB: d.DB, Temporal: d.Temporal, Producer: d.Producer, TravelerWorkflowID: follow.WorkflowID, Log: d.Log.With("component", "api")}
 }
 
 // NewWindowBridge builds a window pipeline's bridge.

@@ -19,6 +19,8 @@ import (
 type Roles struct {
 	Worker bool
 	Bridge bool
+	// API serves the HTTP API and dashboard on Config.APIAddress.
+	API bool
 }
 
 // Running is what Run started, handed to its ready callback.
@@ -29,6 +31,8 @@ type Running struct {
 	WindowBridges map[string]*bridge.Bridge
 	// SensorsBridge is the sensors pipeline's bridge, nil without the bridge role.
 	SensorsBridge *bridge.Bridge
+	// APIAddress is where the HTTP API listens, empty without the API role.
+	APIAddress string
 }
 
 // Run runs the roles until ctx ends, then shuts them down: the bridge commits what it
@@ -86,6 +90,23 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func(*Running)) error 
 			readies = append(readies, r)
 			start(spec.Name, wb)
 		}
+	}
+	if roles.API && d.Config.APIAddress != "" {
+		apiReady := make(chan struct{})
+		readies = append(readies, apiReady)
+		srv := d.NewAPI()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := srv.Serve(ctx, d.Config.APIAddress, func(addr string) {
+				running.APIAddress = addr
+				close(apiReady)
+			})
+			if err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
 	}
 	allReady := true
 	for _, r := range readies {

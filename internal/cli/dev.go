@@ -58,9 +58,16 @@ func runStack(ctx context.Context, cfg config.Config, out io.Writer, log *slog.L
 	if cfg.JoinShards > 0 {
 		mode = fmt.Sprintf("%d shard workflows", cfg.JoinShards)
 	}
-	return app.Run(ctx, deps, app.Roles{Worker: true, Bridge: true}, func(*app.Running) {
+	travelers := "one workflow per traveler"
+	if cfg.TravelerShards > 0 {
+		travelers = fmt.Sprintf("%d traveler shards", cfg.TravelerShards)
+	}
+	return app.Run(ctx, deps, app.Roles{Worker: true, Bridge: true, API: true}, func(r *app.Running) {
 		fmt.Fprintf(out, "worker    ready  task queue tributary\n")
-		fmt.Fprintf(out, "bridge    ready  join (%s), likes, transactions; results in %s\n", mode, cfg.Database())
+		fmt.Fprintf(out, "bridge    ready  join (%s), sensors (%s), likes, transactions; results in %s\n", mode, travelers, cfg.Database())
+		if r.APIAddress != "" {
+			fmt.Fprintf(out, "api       ready  http://%s (dashboard; POST /videos/{id}/likes)\n", r.APIAddress)
+		}
 		fmt.Fprintln(out, "Press Ctrl-C to stop.")
 		if then != nil {
 			go then(ctx, deps)
