@@ -2,16 +2,24 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: demo test lint unit race bench histories build
+.PHONY: demo test deps lint unit race bench histories build
+
+# Run apt-get directly as root, through sudo otherwise.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 ## demo: start the embedded stack and run a join simulation (the README's first command)
 demo:
 	$(GO) run ./starter demo
 
+## deps: what the tests need beyond Go modules: Debian's Chromium for the dashboard test
+deps:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version
+
 ## test: formatting, vet, staticcheck, workflowcheck, then every test (the README's second command)
-test: lint
+test: deps lint
 	$(GO) test -count=1 -timeout 40m $(PKGS)
-	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./internal/bridge/... ./internal/joinsim/... ./internal/progress/... ./internal/window/... ./internal/pipelines/... ./internal/travel/... ./schemas/...
+	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./internal/bridge/... ./internal/joinsim/... ./internal/progress/... ./internal/window/... ./internal/pipelines/... ./internal/travel/... ./internal/query/... ./schemas/...
 
 ## lint: the static checks alone
 lint:
@@ -24,9 +32,11 @@ lint:
 unit:
 	$(GO) test -count=1 ./workflows/... ./internal/joinsim/... ./internal/progress/... ./internal/window/... ./internal/pipelines/... ./internal/travel/... ./schemas/...
 
-## bench: measure the join on a fresh embedded stack
+## bench: measure the pipelines on fresh embedded stacks
 bench:
 	$(GO) run ./starter bench join
+	$(GO) run ./starter bench windows
+	$(GO) run ./starter bench sensors
 
 ## histories: re-record the replay histories under workflows/testdata from real runs
 histories:

@@ -44,6 +44,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
+		polled := s.now().UTC()
 		rows, err := query.Windows(r.Context(), s.DB, query.WindowFilter{Pipeline: pipeline, ClosedAfter: cursor.Add(-overlap), Limit: 5000})
 		if err != nil {
 			s.Log.Warn("live feed", "err", err)
@@ -56,8 +57,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			sent[id] = row.ClosedAt
-			if row.ClosedAt.After(cursor) {
-				cursor = row.ClosedAt
+			if row.ClosedAt.After(cursor) && !row.ClosedAt.After(polled) {
+				cursor = row.ClosedAt // never past this poll: a clock ahead must not hide later rows
 			}
 			b, _ := json.Marshal(viewOfWindow(row))
 			fmt.Fprintf(w, "event: window\ndata: %s\n\n", b)

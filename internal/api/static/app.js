@@ -82,12 +82,17 @@ function lineChart(container, labels, series) {
   for (const s of series) {
     let d = "";
     let pen = false;
+    const dots = [];
     s.values.forEach((v, i) => {
       if (v === null) { pen = false; return; }
-      d += `${pen ? "L" : "M"}${(g.x0 + g.step * (i + 0.5)).toFixed(1)},${g.y(v).toFixed(1)}`;
+      const x = (g.x0 + g.step * (i + 0.5)).toFixed(1), y = g.y(v).toFixed(1);
+      d += `${pen ? "L" : "M"}${x},${y}`;
       pen = true;
+      const dot = el("circle", { class: s.name, cx: x, cy: y, r: 2.2, "data-value": v });
+      dot.append(el("title", {}, `${labels[i]} ${s.name} ${fmt(v)} m/s`));
+      dots.push(dot);
     });
-    svg.append(el("path", { class: s.name, d, "data-series": s.name }));
+    svg.append(el("path", { class: s.name, d, "data-series": s.name }), ...dots);
   }
   container.replaceChildren(svg);
 }
