@@ -2,7 +2,10 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +65,30 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 		}
 		waitVisits(t, env, len(trips))
 	}
+	// While the first traveler crosses, the API answers its live visit from its workflow.
+	api := "http://" + env.Running.APIAddress
+	live := make(chan bool, 1)
+	go func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			var cur struct {
+				Live bool `json:"live"`
+				Open []struct {
+					Readings int `json:"readings"`
+				} `json:"open"`
+			}
+			if getJSON(api+"/api/travelers/a-traveler-0/current", &cur) == nil && cur.Live && len(cur.Open) == 1 && cur.Open[0].Readings > 1 {
+				live <- true
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		live <- false
+	}()
 	run(sensorScenario("a-", 2, pause, 1))
+	if !<-live {
+		t.Error("the API never showed a-traveler-0's live visit")
+	}
 	// The same code path, sharded.
 	env.StopRoles(t)
 	env.Deps.Config.TravelerShards = 4
@@ -82,6 +108,7 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 	})
 	rows := sensorRows(t, env)
 	checkMinutes(t, rows, wantMinutes)
+	checkMetricsAPI(t, api, wantMinutes)
 	checkSensorDeadLetters(t, cfg.KafkaBootstrap, bad)
 
 	// End the shards and replay the whole topic into fresh runs.
@@ -239,4 +266,62 @@ func checkSensorDeadLetters(t *testing.T, bootstrap string, bad map[string]int) 
 		return len(bad) > 0
 	})
 	t.Logf("dead letters by kind: %v", got)
+}
+
+func getJSON(url string, into any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(into)
+}
+
+// checkMetricsAPI asks the API for each site's cars minute by minute and compares with the
+// trajectories: travelers measured and their speeds.
+func checkMetricsAPI(t *testing.T, api string, want map[string]*sensorsim.Minute) {
+	t.Helper()
+	var first, last time.Time
+	for _, m := range want {
+		if first.IsZero() || m.Start.Before(first) {
+			first = m.Start
+		}
+		last = maxTime(last, m.Start)
+	}
+	for _, sensor := range []string{"a-sensor-0", "b-sensor-1"} {
+		var got struct {
+			Points []struct {
+				Start    time.Time `json:"start"`
+				Measured int64     `json:"measured"`
+				Min      float64   `json:"min_speed"`
+				Max      float64   `json:"max_speed"`
+				Avg      float64   `json:"avg_speed"`
+			} `json:"points"`
+		}
+		url := fmt.Sprintf("%s/api/sensors/metrics?sensor=%s&type=car&from=%s&to=%s", api, sensor,
+			first.Add(-time.Minute).Format(time.RFC3339), last.Add(2*time.Minute).Format(time.RFC3339))
+		if err := getJSON(url, &got); err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, p := range got.Points {
+			w, ok := want[sensorsim.MinuteKey(sensor, "car", p.Start)]
+			if !ok {
+				if p.Measured != 0 {
+					t.Errorf("API: %s cars at %s measured %d, want none", sensor, p.Start, p.Measured)
+				}
+				continue
+			}
+			seen++
+			if p.Measured != w.Count || math.Abs(p.Min-w.Min) > 1e-9 || math.Abs(p.Max-w.Max) > 1e-9 || math.Abs(p.Avg-w.Avg()) > 1e-9 {
+				t.Errorf("API: %s cars at %s: %+v, want %+v", sensor, p.Start, p, *w)
+			}
+		}
+		if seen == 0 {
+			t.Errorf("API: no minute of %s cars", sensor)
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,6 +175,24 @@ func TestLikes(t *testing.T) {
 	if err := env.Deps.Producer.Send(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
+	// Likes also come in over HTTP, as the original system's endpoint took them.
+	api := "http://" + env.Running.APIAddress
+	for n := 1; n <= 5; n++ {
+		var res struct {
+			Accepted int       `json:"accepted"`
+			At       time.Time `json:"at"`
+		}
+		resp, err := http.Post(api+"/videos/video-http/likes", "application/json", strings.NewReader(fmt.Sprintf(`{"count":%d}`, n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusAccepted || res.Accepted != n {
+			t.Fatalf("POST likes: %d %+v %v", resp.StatusCode, res, err)
+		}
+		want["video-http|"+minute.Starts(res.At)[0].Format(time.RFC3339)] += int64(n)
+	}
 	got := map[string]int64{}
 	testenv.Eventually(t, 3*time.Minute, "every 1-minute likes window to close", func() bool {
 		var rows []schemas.WindowResult
@@ -192,6 +212,26 @@ func TestLikes(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d windows stored, %d expected", len(got), len(want))
+	}
+	// The API serves the HTTP-ingested video's windows.
+	var rows struct {
+		Windows []struct {
+			Count int64     `json:"count"`
+			Start time.Time `json:"start"`
+		} `json:"windows"`
+	}
+	resp, err := http.Get(api + "/api/windows?pipeline=likes&size=60&key=video-http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&rows); err != nil || len(rows.Windows) == 0 {
+		t.Fatalf("GET windows of video-http: %v %+v", err, rows)
+	}
+	for _, w := range rows.Windows {
+		if k := "video-http|" + w.Start.UTC().Format(time.RFC3339); w.Count != want[k] {
+			t.Errorf("API window %s: %d likes, %d sent", k, w.Count, want[k])
+		}
 	}
 	// The same counts went out on video_aggregations_1, one record per window.
 	out := readWindowOutputs(t, cfg.KafkaBootstrap, schemas.LikesOutputTopics[time.Minute])

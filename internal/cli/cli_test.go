@@ -23,16 +23,31 @@ import (
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	ui := testenv.FreePort(t)
+	apiPort := testenv.FreePort(t)
 	args := []string{"demo", "-exit", "-n", "400", "-rate", "400", "-seed", "5",
 		"-state-dir", dir,
 		"-kafka", "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
 		"-temporal", "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
 		"-ui-port", strconv.Itoa(ui),
+		"-api", "127.0.0.1:" + strconv.Itoa(apiPort),
 		"-join-deadline", "3s"}
 	out := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	uiStatus := make(chan int, 1)
+	dashboard := make(chan int, 1)
+	go func() {
+		// So does the dashboard.
+		testenv.Eventually(t, time.Minute, "the dashboard", func() bool {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", apiPort))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			dashboard <- resp.StatusCode
+			return true
+		})
+	}()
 	go func() {
 		// While the demo runs, the Temporal UI answers on its port.
 		testenv.Eventually(t, time.Minute, "the Temporal UI", func() bool {
@@ -49,7 +64,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exited %d:\n%s", code, out.String())
 	}
 	text := out.String()
-	for _, ready := range []string{"kafka     ready", "temporal  ready", "ui        ready", "worker    ready", "bridge    ready  join (4 shard workflows), likes, transactions"} {
+	for _, ready := range []string{"kafka     ready", "temporal  ready", "ui        ready", "worker    ready", "bridge    ready  join (4 shard workflows), sensors (4 traveler shards), likes, transactions", "api       ready  http://127.0.0.1:" + strconv.Itoa(apiPort)} {
 		if !strings.Contains(text, ready) {
 			t.Errorf("no %q line in:\n%s", ready, text)
 		}
@@ -74,6 +89,14 @@ func TestDemo(t *testing.T) {
 		}
 	default:
 		t.Error("the Temporal UI never answered while the demo ran")
+	}
+	select {
+	case code := <-dashboard:
+		if code != http.StatusOK {
+			t.Errorf("dashboard answered %d", code)
+		}
+	default:
+		t.Error("the dashboard never answered while the demo ran")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "temporal.db")); err != nil {
 		t.Errorf("no Temporal database in the state directory: %v", err)

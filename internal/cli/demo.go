@@ -14,11 +14,13 @@ import (
 // demo starts the embedded stack, runs one join simulation with the default flags, prints
 // its report, and keeps the stack up (for the Temporal UI) until Ctrl-C, or exits with -exit.
 // It runs the join sharded over 4 workflows with a 5-second deadline, so that 2,000 events
-// at 500 per second are through in seconds; -join-shards 0 shows the per-event mode.
+// at 500 per second are through in seconds; -join-shards 0 shows the per-event mode. Then
+// it feeds sensor traffic and likes, for the dashboard, until Ctrl-C.
 func demo(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
 	fs, cfg, err := configFlags("demo", func(c *config.Config) {
 		c.JoinShards = 4
 		c.JoinDeadline = 5 * time.Second
+		c.TravelerShards = 4
 	})
 	if err != nil {
 		return err
@@ -41,7 +43,9 @@ func demo(ctx context.Context, args []string, out io.Writer, log *slog.Logger) e
 			cancel()
 			return
 		}
-		fmt.Fprintln(out, "\nThe stack stays up: open the Temporal UI above, or run `starter simulate join` in another terminal. Ctrl-C stops it.")
+		feed(ctx, *cfg, d.Producer, log)
+		fmt.Fprintf(out, "\nThe stack stays up, fed with sensor traffic and likes: open the dashboard (http://%s) and the Temporal UI above,\n"+
+			"or run `starter simulate sensors|likes|join` in another terminal. Ctrl-C stops it.\n", cfg.APIAddress)
 	})
 	if simErr != nil {
 		return simErr

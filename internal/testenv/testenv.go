@@ -63,14 +63,16 @@ func Config(t testing.TB) config.Config {
 	cfg.KafkaBootstrap = "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	cfg.TemporalAddress = "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	cfg.TemporalUIPort = 0
+	cfg.APIAddress = "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	return cfg
 }
 
-// Start runs the stack with cfg and both roles, and waits until the bridge owns partitions.
+// Start runs the stack with cfg and every role, and waits until the bridges own partitions
+// and the API listens.
 func Start(t testing.TB, cfg config.Config) *Env {
 	t.Helper()
 	e := StartStack(t, cfg)
-	e.RunRoles(t, app.Roles{Worker: true, Bridge: true})
+	e.RunRoles(t, app.Roles{Worker: true, Bridge: true, API: true})
 	return e
 }
 
