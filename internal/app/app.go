@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -52,6 +53,9 @@ type Deps struct {
 	Temporal client.Client
 	DB       *gorm.DB
 	Producer *kafkaio.Producer
+
+	sensorWindowsOnce sync.Once
+	sensorWindows     *bridge.Window
 }
 
 // Connect creates the topics, opens the database, starts a producer and dials Temporal,
@@ -177,9 +181,11 @@ func (d *Deps) windowRouter(spec pipelines.Spec) *bridge.Window {
 	}
 }
 
-// SensorWindows is where traveler workflows send visit speeds: the sensors window pipeline.
+// SensorWindows is where traveler workflows send visit speeds: the sensors window
+// pipeline. One per process, so that its Updates count every update sent.
 func (d *Deps) SensorWindows() *bridge.Window {
-	return d.windowRouter(pipelines.Sensors(d.Config.SensorGrace))
+	d.sensorWindowsOnce.Do(func() { d.sensorWindows = d.windowRouter(pipelines.Sensors(d.Config.SensorGrace)) })
+	return d.sensorWindows
 }
 
 // NewSensorsBridge builds the sensors pipeline's bridge.

@@ -121,10 +121,6 @@ func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int
 			return run, 0, err
 		}
 	}
-	end, err := joinsim.EndOffsets(cfg.KafkaBootstrap, []string{spec.Topic})
-	if err != nil {
-		return run, 0, err
-	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ready := make(chan *app.Running, 1)
@@ -141,31 +137,9 @@ func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int
 	// Measured from the moment the bridge owns its partitions: group joins are not the
 	// pipeline's throughput.
 	start := time.Now()
-	bar := progress.New(out, "  committed", n)
-	group := bridge.GroupID(pipeline)
-	for {
-		parts, err := kafkaio.GroupOffsets(ctx, cfg.KafkaBootstrap, group, spec.Topic)
-		if err != nil {
-			return run, 0, err
-		}
-		var committed, total int64
-		for _, p := range parts {
-			total += end[spec.Topic][p.Partition]
-			if p.Offset > 0 {
-				committed += int64(p.Offset)
-			}
-		}
-		bar.Set(int(committed))
-		if committed >= total {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return run, 0, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+	if err := waitCommitted(ctx, cfg.KafkaBootstrap, pipeline, spec.Topic, n, out); err != nil {
+		return run, 0, err
 	}
-	bar.Done()
 	run.Elapsed = time.Since(start)
 	run.Updates = running.WindowBridges[pipeline].Pipeline().(*bridge.Window).Updates.Load()
 	cancel()
@@ -242,4 +216,38 @@ func plainConsumer(ctx context.Context, bootstrap string, spec pipelines.Spec, n
 		}
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// waitCommitted shows a progress bar until the pipeline's consumer group has committed the
+// end of topic (n records).
+func waitCommitted(ctx context.Context, bootstrap, pipeline, topic string, n int, out io.Writer) error {
+	end, err := joinsim.EndOffsets(bootstrap, []string{topic})
+	if err != nil {
+		return err
+	}
+	bar := progress.New(out, "  committed", n)
+	group := bridge.GroupID(pipeline)
+	for {
+		parts, err := kafkaio.GroupOffsets(ctx, bootstrap, group, topic)
+		if err != nil {
+			return err
+		}
+		var committed, total int64
+		for _, p := range parts {
+			total += end[topic][p.Partition]
+			if p.Offset > 0 {
+				committed += int64(p.Offset)
+			}
+		}
+		bar.Set(int(committed))
+		if committed >= total {
+			bar.Done()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -18,8 +18,11 @@ func benchCmd(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if len(args) > 0 && args[0] == "windows" {
 		return benchWindows(ctx, args[1:], out, log)
 	}
+	if len(args) > 0 && args[0] == "sensors" {
+		return benchSensors(ctx, args[1:], out, log)
+	}
 	if len(args) == 0 || args[0] != "join" {
-		return errors.New("usage: starter bench join|windows [flags]")
+		return errors.New("usage: starter bench join|windows|sensors [flags]")
 	}
 	o := bench.DefaultJoinOptions()
 	fs := flag.NewFlagSet("bench join", flag.ContinueOnError)
@@ -96,5 +99,32 @@ func benchWindows(ctx context.Context, args []string, out io.Writer, log *slog.L
 	for p, v := range r.Plain {
 		fmt.Fprintf(out, "  plain in-memory consumer, %s: %.0f records/s\n", p, v)
 	}
+	return nil
+}
+
+// benchSensors is `starter bench sensors`.
+func benchSensors(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	o := bench.DefaultSensorOptions()
+	fs := flag.NewFlagSet("bench sensors", flag.ContinueOnError)
+	fs.IntVar(&o.Travelers, "travelers", o.Travelers, "travelers, all in view within the same 10 seconds")
+	fs.IntVar(&o.Sensors, "sensors", o.Sensors, "sensors")
+	fs.IntVar(&o.Legs, "legs", o.Legs, "sensors each traveler crosses")
+	shards := fs.Int("shards", 8, "traveler shards of the sharded run (the per-traveler run always runs)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Shards = []int{0, *shards}
+	runs, err := bench.RunSensors(ctx, o, out, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nsensors bench (embedded stack; a backlog of readings from %d concurrent travelers)\n", o.Travelers)
+	fmt.Fprintln(out, "  mode                       readings   committed/s   stored/s   per 1000 readings: signals  updates  runs  history events")
+	for _, r := range runs {
+		fmt.Fprintf(out, "  %-26s %8d %13.0f %10.0f %27.1f %8.1f %5.1f %15.0f\n", bench.SensorMode(r.Shards), r.Readings,
+			float64(r.Readings)/r.Committed.Seconds(), float64(r.Readings)/r.Stored.Seconds(),
+			r.Per1000(r.Signals), r.Per1000(r.Updates), r.Per1000(r.Runs), r.Per1000(r.HistoryEvents))
+	}
+	fmt.Fprintln(out, "  committed/s: until the bridge committed the last reading; stored/s: until the last visit row, an idle gap (2 s) after the last reading")
 	return nil
 }

@@ -71,7 +71,8 @@ starter: run Tributary's embedded stack and its simulations.
                                send transactions whose window sums are known
   starter verify transactions  recompute every closed window from the topic and compare
   starter samples join -out D  write sample input files shaped like sim_file1..3
-  starter bench join           measure the join on a fresh embedded stack
+  starter bench join|windows|sensors
+                               measure a pipeline on fresh embedded stacks
 
 Run "starter COMMAND -h" for a command's flags.
 `, "\n"))

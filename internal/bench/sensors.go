@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/progress"
+	"github.com/tributary-dev/tributary/internal/sensorsim"
+	"github.com/tributary-dev/tributary/internal/travel"
+	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/workflows"
+)
+
+// SensorOptions size the sensors bench.
+type SensorOptions struct {
+	Travelers int
+	Sensors   int
+	Legs      int
+	// Shards are the traveler shard counts to run; 0 is one workflow per traveler.
+	Shards []int
+}
+
+// DefaultSensorOptions are the sizes the README's figures come from: 1,000 travelers in
+// view at once.
+func DefaultSensorOptions() SensorOptions {
+	return SensorOptions{Travelers: 1000, Sensors: 10, Legs: 2, Shards: []int{0, 8}}
+}
+
+// SensorRun is the sensors pipeline in one mode.
+type SensorRun struct {
+	Shards   int
+	Readings int
+	Visits   int
+	// Committed is from the bridge owning its partitions to its committing the last reading;
+	// Stored, to the last visit row (including the idle gap that ends the last visits).
+	Committed, Stored time.Duration
+	// Temporal's work: SignalWithStart calls, window updates, workflow runs and their
+	// history events.
+	Signals, Updates, Runs, HistoryEvents int64
+}
+
+// Per1000 scales a count to a thousand readings.
+func (r SensorRun) Per1000(n int64) float64 { return 1000 * float64(n) / float64(r.Readings) }
+
+// RunSensors measures the sensors pipeline, each mode on a fresh stack: a backlog of
+// readings from Travelers concurrent travelers, from the bridge's start to the visits stored.
+func RunSensors(ctx context.Context, o SensorOptions, out io.Writer, log *slog.Logger) ([]SensorRun, error) {
+	var runs []SensorRun
+	for _, shards := range o.Shards {
+		fmt.Fprintf(out, "sensors, %s\n", SensorMode(shards))
+		r, err := sensorRun(ctx, o, shards, out, log)
+		if err != nil {
+			return runs, fmt.Errorf("sensors with %d shards: %w", shards, err)
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}
+
+// SensorMode names a traveler shard count as the reports do.
+func SensorMode(shards int) string {
+	if shards == 0 {
+		return "one workflow per traveler"
+	}
+	return fmt.Sprintf("%d traveler shards", shards)
+}
+
+func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, log *slog.Logger) (SensorRun, error) {
+	run := SensorRun{Shards: shards}
+	dir, err := os.MkdirTemp("", "tributary-bench-")
+	if err != nil {
+		return run, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := config.Default()
+	cfg.StateDir, cfg.TemporalUIPort, cfg.APIAddress = dir, 0, ""
+	cfg.KafkaBootstrap = "127.0.0.1:" + strconv.Itoa(freePort())
+	cfg.TemporalAddress = "127.0.0.1:" + strconv.Itoa(freePort())
+	cfg.TravelerShards = shards
+	cfg.SensorIdleGap, cfg.SensorDisorder = 2*time.Second, time.Second
+	// The backlog's readings are minutes old: keep their minutes open through the run.
+	cfg.SensorGrace = time.Hour
+	stack, err := app.StartStack(cfg, log, io.Discard)
+	if err != nil {
+		return run, err
+	}
+	defer stack.Close()
+	deps, err := app.Connect(ctx, cfg, log)
+	if err != nil {
+		return run, err
+	}
+	defer deps.Close()
+
+	sc := travel.Scenario{Sensors: o.Sensors, Travelers: o.Travelers, Legs: o.Legs, FieldOfView: 40, Every: 500 * time.Millisecond,
+		Noise: 0.1, Jitter: 500 * time.Millisecond, Start: time.Now().Add(-10 * time.Minute), Spread: 10 * time.Second,
+		Pause: cfg.SensorIdleGap + cfg.SensorDisorder + time.Second, Seed: 7}
+	trips, deliveries := sc.Generate()
+	run.Readings, run.Visits = len(deliveries), len(trips)
+	fmt.Fprintf(out, "  %d readings of %d travelers (%d visits)\n", run.Readings, o.Travelers, run.Visits)
+	if err := sensorsim.Produce(ctx, deps.Producer, deliveries, false, nil); err != nil {
+		return run, err
+	}
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan *app.Running, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(rctx, deps, app.Roles{Worker: true, Bridge: true}, func(r *app.Running) { ready <- r })
+	}()
+	var running *app.Running
+	select {
+	case running = <-ready:
+	case err := <-done:
+		return run, err
+	}
+	start := time.Now()
+	if err := waitCommitted(ctx, cfg.KafkaBootstrap, schemas.PipelineSensors, schemas.TopicSensorReadings, run.Readings, out); err != nil {
+		return run, err
+	}
+	run.Committed = time.Since(start)
+	bar := progress.New(out, "  visits stored", run.Visits)
+	for {
+		var n int64
+		if err := deps.DB.WithContext(ctx).Model(&schemas.Visit{}).Count(&n).Error; err != nil {
+			return run, err
+		}
+		bar.Set(int(n))
+		if int(n) >= run.Visits {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return run, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	bar.Done()
+	run.Stored = time.Since(start)
+	run.Signals = running.SensorsBridge.Stats.Signals.Load()
+	run.Updates = deps.SensorWindows().Updates.Load()
+	cancel()
+	<-done
+	run.Runs, run.HistoryEvents, err = historyEvents(ctx, deps, workflows.WorkflowTraveler, workflows.WorkflowWindow)
+	return run, err
+}
+
+// historyEvents sums the runs and history events of the workflows of the given types.
+func historyEvents(ctx context.Context, deps *app.Deps, types ...string) (runs, events int64, err error) {
+	for _, typ := range types {
+		var token []byte
+		for {
+			resp, err := deps.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+				Namespace: deps.Config.Namespace, PageSize: 1000, NextPageToken: token, Query: fmt.Sprintf("WorkflowType = '%s'", typ),
+			})
+			if err != nil {
+				return runs, events, fmt.Errorf("list %s runs: %w", typ, err)
+			}
+			for _, e := range resp.Executions {
+				if e.Status != enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
+					runs++
+					events += e.HistoryLength
+				}
+			}
+			if token = resp.NextPageToken; len(token) == 0 {
+				break
+			}
+		}
+	}
+	return runs, events, nil
+}
