@@ -167,10 +167,17 @@ func historyEvents(ctx context.Context, deps *app.Deps, types ...string) (runs, 
 				return runs, events, fmt.Errorf("list %s runs: %w", typ, err)
 			}
 			for _, e := range resp.Executions {
-				if e.Status != enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
-					runs++
-					events += e.HistoryLength
+				runs++
+				n := e.HistoryLength
+				if e.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+					// Visibility records a running workflow's length only when it closes.
+					d, err := deps.Temporal.DescribeWorkflowExecution(ctx, e.Execution.WorkflowId, e.Execution.RunId)
+					if err != nil {
+						return runs, events, fmt.Errorf("describe %s: %w", e.Execution.WorkflowId, err)
+					}
+					n = d.WorkflowExecutionInfo.HistoryLength
 				}
+				events += n
 			}
 			if token = resp.NextPageToken; len(token) == 0 {
 				break

@@ -41,7 +41,7 @@ func load(t *testing.T) compose {
 
 func TestComposeServices(t *testing.T) {
 	c := load(t)
-	for _, name := range []string{"kafka", "postgresql", "temporal", "temporal-ui", "worker", "bridge", "starter"} {
+	for _, name := range []string{"kafka", "postgresql", "temporal", "temporal-ui", "worker", "bridge", "api", "starter"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("service %s missing", name)
 		}
@@ -72,7 +72,7 @@ func TestComposeServices(t *testing.T) {
 // The worker roles get every setting the code reads, with values it accepts.
 func TestComposeWorkerEnvironment(t *testing.T) {
 	c := load(t)
-	for _, name := range []string{"worker", "bridge", "starter"} {
+	for _, name := range []string{"worker", "bridge", "api", "starter"} {
 		env := c.Services[name].Environment
 		for _, key := range []string{config.EnvKafka, config.EnvTemporal, config.EnvNamespace, config.EnvDatabase, config.EnvPartitions, config.EnvJoinShards} {
 			if env[key] == nil {
@@ -99,7 +99,13 @@ func TestComposeWorkerEnvironment(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	for name, role := range map[string]string{"worker": "worker", "bridge": "bridge"} {
+	// The API listens on every interface of its container, on the port compose publishes.
+	api := c.Services["api"]
+	addr, _ := api.Environment[config.EnvAPI].(string)
+	if _, port, ok := strings.Cut(addr, ":"); !ok || !strings.HasPrefix(addr, "0.0.0.0:") || !slices.Contains(api.Ports, port+":"+port) {
+		t.Errorf("api: %s=%q, ports %v", config.EnvAPI, addr, api.Ports)
+	}
+	for name, role := range map[string]string{"worker": "worker", "bridge": "bridge", "api": "api"} {
 		if cmd := c.Services[name].Command; !slices.Equal(cmd, []string{"-role", role}) {
 			t.Errorf("%s runs %v, want -role %s", name, cmd, role)
 		}
