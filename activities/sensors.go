@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -52,7 +53,7 @@ func (a *Activities) FlushVisits(ctx context.Context, req FlushVisitsRequest) (F
 			return res, fmt.Errorf("store %d visits: %w", len(rows), err)
 		}
 		pieces := VisitPieces(req.Visits)
-		for _, key := range sortedKeys(pieces) {
+		for _, key := range slices.Sorted(maps.Keys(pieces)) {
 			late, err := a.Windows.SendPieces(ctx, key, pieces[key])
 			if err != nil {
 				return res, fmt.Errorf("send speeds of %s: %w", key, err)
@@ -121,13 +122,4 @@ func (a *Activities) TravelerFloors(ctx context.Context, travelerIDs []string) (
 		}
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

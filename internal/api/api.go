@@ -191,8 +191,14 @@ type visitView struct {
 	AvgSpeed   float64   `json:"avg_speed"`
 }
 
+// viewOfVisit shows a live visit as a stored one would be.
 func viewOfVisit(v travel.Visit) visitView {
-	return visitView{TravelerID: v.TravelerID, SensorID: v.SensorID, Type: v.Type, Entered: v.Entered, Left: v.Left,
+	return viewOfStored(schemas.Visit{TravelerID: v.TravelerID, SensorID: v.SensorID, Type: v.Type, Entered: v.Entered, Left: v.Left,
+		Readings: v.Readings, MinSpeed: v.MinSpeed, MaxSpeed: v.MaxSpeed, AvgSpeed: v.AvgSpeed})
+}
+
+func viewOfStored(v schemas.Visit) visitView {
+	return visitView{TravelerID: v.TravelerID, SensorID: v.SensorID, Type: v.Type, Entered: v.Entered.UTC(), Left: v.Left.UTC(),
 		Readings: v.Readings, MinSpeed: v.MinSpeed, MaxSpeed: v.MaxSpeed, AvgSpeed: v.AvgSpeed}
 }
 
@@ -221,8 +227,7 @@ func (s *Server) visits(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]visitView, len(vs))
 	for i, v := range vs {
-		out[i] = visitView{TravelerID: v.TravelerID, SensorID: v.SensorID, Type: v.Type, Entered: v.Entered, Left: v.Left,
-			Readings: v.Readings, MinSpeed: v.MinSpeed, MaxSpeed: v.MaxSpeed, AvgSpeed: v.AvgSpeed}
+		out[i] = viewOfStored(v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"visits": out})
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -77,27 +75,12 @@ type JoinResult struct {
 // RunJoin starts a fresh embedded stack in a temporary directory and measures.
 func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Logger) (JoinResult, error) {
 	res := JoinResult{Shards: opts.Shards}
-	dir, err := os.MkdirTemp("", "tributary-bench-")
+	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) { c.JoinDeadline = time.Minute })
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	cfg := config.Default()
-	cfg.StateDir = dir
-	cfg.TemporalUIPort = 0
-	cfg.KafkaBootstrap = "127.0.0.1:" + strconv.Itoa(freePort())
-	cfg.TemporalAddress = "127.0.0.1:" + strconv.Itoa(freePort())
-	cfg.JoinDeadline = time.Minute
-	stack, err := app.StartStack(cfg, log, io.Discard)
-	if err != nil {
-		return res, err
-	}
-	defer stack.Close()
-	deps, err := app.Connect(ctx, cfg, log)
-	if err != nil {
-		return res, err
-	}
-	defer deps.Close()
+	defer closeStack()
+	cfg := deps.Config
 	b := &bencher{deps: deps, out: out, log: log}
 
 	stop, running, err := b.roles(ctx, cfg)
@@ -340,13 +323,4 @@ func lastClose(ctx context.Context, c client.Client, n int) (time.Time, error) {
 		}
 	}
 	return last, nil
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strconv"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -77,29 +75,17 @@ func SensorMode(shards int) string {
 
 func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, log *slog.Logger) (SensorRun, error) {
 	run := SensorRun{Shards: shards}
-	dir, err := os.MkdirTemp("", "tributary-bench-")
+	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) {
+		c.TravelerShards = shards
+		c.SensorIdleGap, c.SensorDisorder = 2*time.Second, time.Second
+		// The backlog's readings are minutes old: keep their minutes open through the run.
+		c.SensorGrace = time.Hour
+	})
 	if err != nil {
 		return run, err
 	}
-	defer os.RemoveAll(dir)
-	cfg := config.Default()
-	cfg.StateDir, cfg.TemporalUIPort, cfg.APIAddress = dir, 0, ""
-	cfg.KafkaBootstrap = "127.0.0.1:" + strconv.Itoa(freePort())
-	cfg.TemporalAddress = "127.0.0.1:" + strconv.Itoa(freePort())
-	cfg.TravelerShards = shards
-	cfg.SensorIdleGap, cfg.SensorDisorder = 2*time.Second, time.Second
-	// The backlog's readings are minutes old: keep their minutes open through the run.
-	cfg.SensorGrace = time.Hour
-	stack, err := app.StartStack(cfg, log, io.Discard)
-	if err != nil {
-		return run, err
-	}
-	defer stack.Close()
-	deps, err := app.Connect(ctx, cfg, log)
-	if err != nil {
-		return run, err
-	}
-	defer deps.Close()
+	defer closeStack()
+	cfg := deps.Config
 
 	sc := travel.Scenario{Sensors: o.Sensors, Travelers: o.Travelers, Legs: o.Legs, FieldOfView: 40, Every: 500 * time.Millisecond,
 		Noise: 0.1, Jitter: 500 * time.Millisecond, Start: time.Now().Add(-10 * time.Minute), Spread: 10 * time.Second,

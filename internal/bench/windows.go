@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"time"
 
@@ -91,26 +90,12 @@ func RunWindows(ctx context.Context, o WindowOptions, out io.Writer, log *slog.L
 
 func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int, measurePlain bool, out io.Writer, log *slog.Logger) (WindowRun, float64, error) {
 	run := WindowRun{Pipeline: pipeline, Mode: m.name, Records: n}
-	dir, err := os.MkdirTemp("", "tributary-bench-")
+	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) { c.WindowShards, c.WindowPerRecord = m.shards, m.perRecord })
 	if err != nil {
 		return run, 0, err
 	}
-	defer os.RemoveAll(dir)
-	cfg := config.Default()
-	cfg.StateDir, cfg.TemporalUIPort = dir, 0
-	cfg.KafkaBootstrap = "127.0.0.1:" + strconv.Itoa(freePort())
-	cfg.TemporalAddress = "127.0.0.1:" + strconv.Itoa(freePort())
-	cfg.WindowShards, cfg.WindowPerRecord = m.shards, m.perRecord
-	stack, err := app.StartStack(cfg, log, io.Discard)
-	if err != nil {
-		return run, 0, err
-	}
-	defer stack.Close()
-	deps, err := app.Connect(ctx, cfg, log)
-	if err != nil {
-		return run, 0, err
-	}
-	defer deps.Close()
+	defer closeStack()
+	cfg := deps.Config
 	spec, _ := pipelines.ByName(pipeline)
 	if err := produceWindowRecords(ctx, deps.Producer, spec, n, videos); err != nil {
 		return run, 0, err

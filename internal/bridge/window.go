@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +49,8 @@ type Window struct {
 	PerRecord bool
 	// Updates counts the updates sent: the Temporal actions the pipeline costs.
 	Updates atomic.Int64
+
+	queue pieceQueue
 }
 
 type windowItem struct {
@@ -238,22 +242,122 @@ func (w *Window) recordLate(ctx context.Context, ack schemas.WindowAck, members 
 func ptr[T any](v T) *T { return &v }
 
 // SendPieces hands a key's window pieces (partials built elsewhere, each from one source
-// range) to its window workflow, implementing activities.WindowSender. Pieces whose range
-// the workflow already applied are dropped and the rest sent again, so a retried sender
-// applies nothing twice. It returns how many partials came for windows already closed;
-// their pieces are recorded as late.
+// range) to its window workflow, implementing activities.WindowSender, and returns how many
+// of its partials came for windows already closed (their pieces are recorded as late).
+//
+// Callers for the same workflow are grouped: while one update is in flight, the pieces of
+// every caller that arrives meanwhile wait and go together in the next one, so one process
+// sends one update at a time per workflow however many travelers flush at once. A piece is
+// applied once: a repeat within a group is merged with the first, and one the workflow
+// already applied is dropped when the workflow turns the batch away.
 func (w *Window) SendPieces(ctx context.Context, key string, pieces []schemas.WindowPiece) (int, error) {
 	workflowID := w.WorkflowID(key)
-	for attempt := 0; len(pieces) > 0; attempt++ {
+	w.queue.mu.Lock()
+	if w.queue.waiting == nil {
+		w.queue.waiting, w.queue.sending = map[string]*pieceGroup{}, map[string]bool{}
+	}
+	g := w.queue.waiting[workflowID]
+	if g == nil {
+		g = &pieceGroup{key: key, index: map[string]int{}, done: make(chan struct{})}
+		w.queue.waiting[workflowID] = g
+	}
+	mine := make([]int, 0, len(pieces))
+	for _, p := range pieces {
+		id := p.Range.TopicPartition() + "@" + strconv.FormatInt(p.Range.From, 10)
+		i, ok := g.index[id]
+		if !ok {
+			i = len(g.pieces)
+			g.index[id] = i
+			g.pieces = append(g.pieces, p)
+		}
+		mine = append(mine, i)
+	}
+	if !w.queue.sending[workflowID] {
+		w.queue.sending[workflowID] = true
+		go w.drainPieces(workflowID)
+	}
+	w.queue.mu.Unlock()
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	if g.err != nil {
+		return 0, g.err
+	}
+	late := 0
+	for _, i := range mine {
+		late += g.late[i]
+	}
+	return late, nil
+}
+
+// maxGroup bounds the pieces of one update.
+const maxGroup = 500
+
+// pieceQueue holds, per workflow, the pieces waiting for the update in flight to finish.
+type pieceQueue struct {
+	mu      sync.Mutex
+	waiting map[string]*pieceGroup
+	sending map[string]bool
+}
+
+// pieceGroup is the pieces of one update and, once done is closed, its outcome.
+type pieceGroup struct {
+	key    string
+	pieces []schemas.WindowPiece
+	index  map[string]int
+	done   chan struct{}
+	late   []int // late partials per piece
+	err    error
+}
+
+// drainPieces sends a workflow's waiting groups one after another until none is left.
+func (w *Window) drainPieces(workflowID string) {
+	for {
+		w.queue.mu.Lock()
+		g := w.queue.waiting[workflowID]
+		if g == nil {
+			delete(w.queue.sending, workflowID)
+			w.queue.mu.Unlock()
+			return
+		}
+		delete(w.queue.waiting, workflowID)
+		w.queue.mu.Unlock()
+		// An update carries at most maxGroup pieces, well under Temporal's payload limit.
+		g.late = make([]int, 0, len(g.pieces))
+		for chunk := range slices.Chunk(g.pieces, maxGroup) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			late, err := w.sendGroup(ctx, workflowID, g.key, chunk)
+			cancel()
+			if err != nil {
+				g.err = err
+				break
+			}
+			g.late = append(g.late, late...)
+		}
+		close(g.done)
+	}
+}
+
+// sendGroup sends pieces in one update, rebuilt without the pieces the workflow says it
+// applied when it turns the batch away, and returns the late partials of each piece.
+func (w *Window) sendGroup(ctx context.Context, workflowID, key string, pieces []schemas.WindowPiece) ([]int, error) {
+	late := make([]int, len(pieces))
+	left := make([]int, len(pieces)) // indices of the pieces still to send
+	for i := range pieces {
+		left[i] = i
+	}
+	for attempt := 0; len(left) > 0; attempt++ {
 		if attempt > 3 {
-			return 0, fmt.Errorf("pieces for %s still overlap after %d rebuilds", workflowID, attempt)
+			return nil, fmt.Errorf("pieces for %s still overlap after %d rebuilds", workflowID, attempt)
 		}
 		var b schemas.WindowBatch
 		var owner []int
-		for i, p := range pieces {
-			b.Ranges = append(b.Ranges, p.Range)
-			b.Partials = append(b.Partials, p.Partials...)
-			for range p.Partials {
+		for _, i := range left {
+			b.Ranges = append(b.Ranges, pieces[i].Range)
+			b.Partials = append(b.Partials, pieces[i].Partials...)
+			for range pieces[i].Partials {
 				owner = append(owner, i)
 			}
 		}
@@ -262,49 +366,49 @@ func (w *Window) SendPieces(ctx context.Context, key string, pieces []schemas.Wi
 		if errors.As(err, &appErr) && appErr.Type() == workflows.ErrStraddle {
 			var applied map[string]int64
 			if derr := appErr.Details(&applied); derr != nil {
-				return 0, fmt.Errorf("decode applied ranges of %s: %w", workflowID, derr)
+				return nil, fmt.Errorf("decode applied ranges of %s: %w", workflowID, derr)
 			}
-			var rest []schemas.WindowPiece
-			for _, p := range pieces {
-				if a, ok := applied[p.Range.TopicPartition()]; !ok || p.Range.From > a {
-					rest = append(rest, p)
+			rest := left[:0:0]
+			for _, i := range left {
+				if a, ok := applied[pieces[i].Range.TopicPartition()]; !ok || pieces[i].Range.From > a {
+					rest = append(rest, i)
 				}
 			}
-			pieces = rest
+			left = rest
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("update %s: %w", workflowID, err)
+			return nil, fmt.Errorf("update %s: %w", workflowID, err)
 		}
-		return len(ack.Late), w.recordLatePieces(ctx, key, pieces, ack.Late, owner)
+		for _, p := range ack.Late {
+			late[owner[p]]++
+		}
+		return late, w.recordLatePieces(ctx, key, pieces, late)
 	}
-	return 0, nil
+	return late, nil
 }
 
 // recordLatePieces records each piece with a late partial once in late_records, keyed by
 // its range, and copies it to the pipeline's late topic.
-func (w *Window) recordLatePieces(ctx context.Context, key string, pieces []schemas.WindowPiece, late, owner []int) error {
-	if len(late) == 0 {
-		return nil
-	}
-	seen := map[int]bool{}
+func (w *Window) recordLatePieces(ctx context.Context, key string, pieces []schemas.WindowPiece, late []int) error {
 	var rows []schemas.LateRecord
 	var msgs []*kafka.Message
 	now := time.Now().UTC()
-	for _, i := range late {
-		p := owner[i]
-		if seen[p] {
+	for i, n := range late {
+		if n == 0 {
 			continue
 		}
-		seen[p] = true
-		r := pieces[p].Range
+		r := pieces[i].Range
 		rows = append(rows, schemas.LateRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.From, Pipeline: w.Spec.Name, Key: key, Reason: "late: window already closed", At: now})
-		b, err := json.Marshal(pieces[p])
+		b, err := json.Marshal(pieces[i])
 		if err != nil {
 			return err
 		}
 		msgs = append(msgs, kafkaio.Message(schemas.LateTopic(w.Spec.Name), []byte(key), b,
 			kafka.Header{Key: kafkaio.HeaderReason, Value: []byte("late: window already closed")}))
+	}
+	if len(rows) == 0 {
+		return nil
 	}
 	if err := w.DB.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
 		return fmt.Errorf("record %d late %s pieces: %w", len(rows), w.Spec.Name, err)

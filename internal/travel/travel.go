@@ -7,6 +7,7 @@ package travel
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -167,7 +168,7 @@ func (t *Tracker) Flush() (closed []Visit, rejected []Rejected) {
 // OpenVisits are the visits still open, by sensor id.
 func (t *Tracker) OpenVisits() []Visit {
 	out := make([]Visit, 0, len(t.Open))
-	for _, s := range sortedKeys(t.Open) {
+	for _, s := range slices.Sorted(maps.Keys(t.Open)) {
 		out = append(out, *t.Open[s])
 	}
 	return out
@@ -224,7 +225,7 @@ func (t *Tracker) advance(horizon time.Time) (closed []Visit, rejected []Rejecte
 // oldest first, and raises their sensors' floors.
 func (t *Tracker) closeIdle(at time.Time, force bool) []Visit {
 	var out []Visit
-	for _, s := range sortedKeys(t.Open) {
+	for _, s := range slices.Sorted(maps.Keys(t.Open)) {
 		v := t.Open[s]
 		if force || at.Sub(v.Left) >= t.IdleGap {
 			out = append(out, *v)
@@ -237,13 +238,4 @@ func (t *Tracker) closeIdle(at time.Time, force bool) []Visit {
 	}
 	slices.SortStableFunc(out, func(a, b Visit) int { return a.Entered.Compare(b.Entered) })
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

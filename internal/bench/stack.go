@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
+)
+
+// freshStack starts an embedded stack (broker, Temporal, connections; no roles yet) on free
+// loopback ports in a new temporary directory, with the default configuration as adjust
+// leaves it. stop closes everything and removes the directory.
+func freshStack(ctx context.Context, log *slog.Logger, adjust func(*config.Config)) (deps *app.Deps, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "tributary-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := config.Default()
+	cfg.StateDir, cfg.TemporalUIPort, cfg.APIAddress = dir, 0, ""
+	cfg.KafkaBootstrap = "127.0.0.1:" + strconv.Itoa(freePort())
+	cfg.TemporalAddress = "127.0.0.1:" + strconv.Itoa(freePort())
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	stack, err := app.StartStack(cfg, log, io.Discard)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	deps, err = app.Connect(ctx, cfg, log)
+	if err != nil {
+		stack.Close()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return deps, func() {
+		deps.Close()
+		stack.Close()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
