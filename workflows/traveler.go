@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
@@ -78,6 +79,10 @@ type TravelerCurrent struct {
 // speeds per sensor minute, refused readings) through a local activity.
 func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, error) {
 	t := newTravelers(ctx, p)
+	// Version 1 flushes through a regular activity: a local one holds its workflow task
+	// while it waits for the window workflows' updates, and a thousand travelers flushing
+	// at once then held every workflow task slot those updates needed.
+	t.flushAsActivity = workflow.GetVersion(ctx, versionFlushActivity, workflow.DefaultVersion, 1) == 1
 	if err := workflow.SetQueryHandler(ctx, QueryCurrent, t.current); err != nil {
 		return TravelerStats{}, fmt.Errorf("register query: %w", err)
 	}
@@ -117,10 +122,24 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 	}
 }
 
+// versionFlushActivity is the change id of flushing visits through a regular activity.
+const versionFlushActivity = "flush-visits-activity"
+
+// flushOptions run FlushVisits as a regular activity, retried until it succeeds.
+var flushOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    200 * time.Millisecond,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Second,
+	},
+}
+
 type travelers struct {
-	p      TravelerParams
-	state  *TravelerState
-	writer string
+	flushAsActivity bool
+	p               TravelerParams
+	state           *TravelerState
+	writer          string
 	// closed and rejected wait for the next flush.
 	closed   []travel.Visit
 	rejected []travel.Rejected
@@ -242,8 +261,13 @@ func (t *travelers) drainAndFlush(ctx workflow.Context, signals workflow.Receive
 		t.closed, t.rejected = nil, nil
 		var a *activities.Activities
 		var res activities.FlushVisitsResult
-		lctx := workflow.WithLocalActivityOptions(ctx, finishOptions)
-		if err := workflow.ExecuteLocalActivity(lctx, a.FlushVisits, req).Get(ctx, &res); err != nil {
+		var f workflow.Future
+		if t.flushAsActivity {
+			f = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, flushOptions), a.FlushVisits, req)
+		} else {
+			f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, finishOptions), a.FlushVisits, req)
+		}
+		if err := f.Get(ctx, &res); err != nil {
 			return fmt.Errorf("flush %d visits: %w", len(req.Visits), err)
 		}
 		t.state.Stats.Visits += int64(len(req.Visits))

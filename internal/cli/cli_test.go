@@ -176,3 +176,41 @@ func TestTransactionsCommands(t *testing.T) {
 		t.Errorf("verify said:\n%s", out.String())
 	}
 }
+
+// TestSimulateSensorsCommand runs `simulate sensors` against a running stack: it sends its
+// traffic in real time, waits for the visits, and prints true and measured speeds.
+func TestSimulateSensorsCommand(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.SensorIdleGap, cfg.SensorDisorder = 2*time.Second, time.Second
+	testenv.Start(t, cfg)
+	flags := []string{"-kafka", cfg.KafkaBootstrap, "-temporal", cfg.TemporalAddress, "-state-dir", cfg.StateDir,
+		"-sensor-idle-gap", "2s", "-sensor-disorder", "1s"}
+	var out syncBuffer
+	args := append([]string{"simulate", "sensors", "-sensors", "3", "-rate", "4", "-duration", "4s", "-legs", "2", "-field", "6",
+		"-every", "250ms", "-noise", "0.05", "-jitter", "400ms", "-bad", "0.3", "-wait", "90s"}, flags...)
+	if code := Main(context.Background(), args, &out, &out, testenv.Logger(t)); code != 0 {
+		t.Fatalf("simulate sensors exited %d:\n%s", code, out.String())
+	}
+	text := out.String()
+	m := regexp.MustCompile(`(\d+) of (\d+) visits stored`).FindStringSubmatch(text)
+	if m == nil || m[1] != m[2] || m[1] != "32" {
+		t.Errorf("want all 32 visits (16 travelers, 2 legs) stored:\n%s", text)
+	}
+	for _, want := range []string{"16 travelers over 3 sensors", "readings  ", "100%", "true speed m/s", "pedestrian"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// Measured speeds are within noise of the true ones, per type.
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 5 || f[3] == "0" {
+			continue
+		}
+		truth, err1 := strconv.ParseFloat(f[2], 64)
+		measured, err2 := strconv.ParseFloat(f[4], 64)
+		if err1 == nil && err2 == nil && (measured < truth*0.9 || measured > truth*1.1+0.3) {
+			t.Errorf("%s: measured %.2f m/s, true %.2f", f[0], measured, truth)
+		}
+	}
+}
