@@ -129,11 +129,14 @@ type Visit struct {
 	StoredAt time.Time `gorm:"not null"`
 }
 
+// VisitSourcePrefix starts the source name of visit ranges.
+const VisitSourcePrefix = "visit/"
+
 // VisitRange is the source range a visit's window partials carry: the visits of one
-// traveler at one sensor form a sequence, numbered by their entry time in milliseconds.
+// traveler at one sensor form a sequence, each spanning its entry to its end in Unix
+// milliseconds, and a visit starts after the previous one ended.
 func VisitRange(v travel.Visit) OffsetRange {
-	ms := v.Entered.UnixMilli()
-	return OffsetRange{Topic: "visit/" + v.TravelerID + "/" + v.SensorID, From: ms, To: ms}
+	return OffsetRange{Topic: VisitSourcePrefix + v.TravelerID + "/" + v.SensorID, From: v.Entered.UnixMilli(), To: v.Left.UnixMilli()}
 }
 
 // WindowPiece is a set of window partials built from one source range: the unit a window

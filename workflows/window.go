@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -78,6 +79,7 @@ const ErrStraddle = "BatchOverlapsApplied"
 // and flushes closed windows through a local activity.
 func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
 	w := newWindower(p)
+	w.pruneSources = workflow.GetVersion(ctx, versionPruneSources, workflow.DefaultVersion, 1) == 1
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, w.status); err != nil {
 		return err
 	}
@@ -99,6 +101,7 @@ func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
 		if err := w.flushDue(ctx); err != nil {
 			return err
 		}
+		w.prune(workflow.Now(ctx))
 		if p.MaxUpdates > 0 && updates >= p.MaxUpdates || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return w.continueAsNew(ctx, p)
 		}
@@ -130,11 +133,16 @@ func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
 	}
 }
 
+// versionPruneSources is the change id of dropping finished visit sources from Applied.
+const versionPruneSources = "prune-visit-sources"
+
 type windower struct {
-	p     WindowParams
-	state *WindowState
-	dirty bool
-	specs map[int64]window.Spec
+	// pruneSources drops the Applied entries of visit sources once final (see prune).
+	pruneSources bool
+	p            WindowParams
+	state        *WindowState
+	dirty        bool
+	specs        map[int64]window.Spec
 }
 
 func newWindower(p WindowParams) *windower {
@@ -221,6 +229,31 @@ func (w *windower) apply(b schemas.WindowBatch, now time.Time) schemas.WindowAck
 		}
 	}
 	return ack
+}
+
+// prune drops the Applied entries of visit sources (schemas.VisitSourcePrefix) whose every
+// window is final. A Kafka partition's entry is kept for good, but a traveler's visits at a
+// sensor are a source of their own, and a busy sensor would otherwise carry one entry per
+// traveler it ever saw. Such an entry's offset is its last visit's end: once the watermark
+// or the clock is past that end plus the longest window and its grace, every window the
+// visit touched is closed, so a repeat of it could only be late, never applied.
+func (w *windower) prune(now time.Time) {
+	if !w.pruneSources {
+		return
+	}
+	horizon := now
+	if w.state.Watermark.After(horizon) {
+		horizon = w.state.Watermark
+	}
+	var span time.Duration
+	for _, sp := range w.p.Windows {
+		span = max(span, sp.Size+sp.Grace)
+	}
+	for _, k := range workflow.DeterministicKeys(w.state.Applied) {
+		if strings.HasPrefix(k, schemas.VisitSourcePrefix) && time.UnixMilli(w.state.Applied[k]).Add(span).Before(horizon) {
+			delete(w.state.Applied, k)
+		}
+	}
 }
 
 // nextClose is the earliest close time of an open window, zero when none is open.

@@ -192,3 +192,44 @@ func TestWindowIdleRunEnds(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	require.Len(t, rec.flushed, 1, "the open window was flushed before the run ended")
 }
+
+// A visit source is kept while its windows are open, so a repeat is turned away; once its
+// windows are final the entry is dropped, and a repeat can only be late.
+func TestWindowPrunesFinishedVisitSources(t *testing.T) {
+	rec := &flushRecorder{}
+	env := newWindowEnv(t, rec)
+	minute := []window.Spec{{Size: time.Minute, Grace: 10 * time.Second}}
+	visit := schemas.OffsetRange{Topic: schemas.VisitSourcePrefix + "t1/s1", From: wt0.UnixMilli(), To: wt0.Add(20 * time.Second).UnixMilli()}
+	kafka := schemas.OffsetRange{Topic: "sensor-readings", Partition: 0, From: 0, To: 5}
+	piece := schemas.WindowBatch{Ranges: []schemas.OffsetRange{visit}, Partials: []schemas.WindowPartial{partial("s1|car", time.Minute, wt0, 12)}}
+	var first, repeatOpen, other, wake, repeatFinal sent
+	sendBatch(env, time.Second, piece, &first)
+	sendBatch(env, 2*time.Second, piece, &repeatOpen)
+	sendBatch(env, 3*time.Second, schemas.WindowBatch{Ranges: []schemas.OffsetRange{kafka}}, &other)
+	var before, after WindowStatus
+	query := func(into *WindowStatus) func() {
+		return func() {
+			v, err := env.QueryWorkflow(QueryStatus)
+			require.NoError(t, err)
+			require.NoError(t, v.Get(into))
+		}
+	}
+	env.RegisterDelayedCallback(query(&before), 4*time.Second)
+	// 10:01:10 closes the minute; the visit ended at 10:00:20, so from 10:01:30 the next
+	// batch finds its entry pruned.
+	sendBatch(env, 94*time.Second, schemas.WindowBatch{Ranges: []schemas.OffsetRange{{Topic: "sensor-readings", Partition: 0, From: 6, To: 7}}}, &wake)
+	env.RegisterDelayedCallback(query(&after), 95*time.Second)
+	sendBatch(env, 96*time.Second, piece, &repeatFinal)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 100*time.Second)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: schemas.PipelineSensors, Windows: minute})
+	require.NoError(t, first.err)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, repeatOpen.err, &appErr, "a repeat while the windows are open is turned away")
+	require.Contains(t, before.Applied, visit.TopicPartition())
+	require.NotContains(t, after.Applied, visit.TopicPartition(), "a finished visit source is dropped")
+	require.Contains(t, after.Applied, kafka.TopicPartition(), "a Kafka partition is kept")
+	require.NoError(t, repeatFinal.err)
+	require.Equal(t, []int{0}, repeatFinal.ack.Late, "a repeat after its windows are final is late")
+	require.Len(t, rec.flushed, 1)
+	require.Equal(t, int64(1), rec.flushed[0].Partial.Count)
+}
