@@ -106,9 +106,6 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Error: msg})
 }
 
-// badRequest is an error in what the client asked.
-type badRequest struct{ error }
-
 // parseTime reads an RFC 3339 time, or a duration before now ("-15m").
 func parseTime(v string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(v); err == nil {

@@ -168,7 +168,7 @@ func (t *Tracker) Flush() (closed []Visit, rejected []Rejected) {
 // OpenVisits are the visits still open, by sensor id.
 func (t *Tracker) OpenVisits() []Visit {
 	out := make([]Visit, 0, len(t.Open))
-	for _, s := range slices.Sorted(maps.Keys(t.Open)) {
+	for _, s := range sensors(t.Open) {
 		out = append(out, *t.Open[s])
 	}
 	return out
@@ -225,7 +225,7 @@ func (t *Tracker) advance(horizon time.Time) (closed []Visit, rejected []Rejecte
 // oldest first, and raises their sensors' floors.
 func (t *Tracker) closeIdle(at time.Time, force bool) []Visit {
 	var out []Visit
-	for _, s := range slices.Sorted(maps.Keys(t.Open)) {
+	for _, s := range sensors(t.Open) {
 		v := t.Open[s]
 		if force || at.Sub(v.Left) >= t.IdleGap {
 			out = append(out, *v)
@@ -238,4 +238,11 @@ func (t *Tracker) closeIdle(at time.Time, force bool) []Visit {
 	}
 	slices.SortStableFunc(out, func(a, b Visit) int { return a.Entered.Compare(b.Entered) })
 	return out
+}
+
+// sensors returns the sensor ids of the open visits, sorted: the order workflow code needs.
+//
+//workflowcheck:ignore the keys are sorted before anything uses them
+func sensors(open map[string]*Visit) []string {
+	return slices.Sorted(maps.Keys(open))
 }
