@@ -133,20 +133,7 @@ type bencher struct {
 // roles runs a worker and a bridge with cfg until stop is called.
 func (b *bencher) roles(ctx context.Context, cfg config.Config) (stop func(), running *app.Running, err error) {
 	b.deps.Config = cfg
-	d := b.deps
-	rctx, cancel := context.WithCancel(ctx)
-	ready := make(chan *app.Running, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(rctx, d, app.Roles{Worker: true, Bridge: true}, func(r *app.Running) { ready <- r })
-	}()
-	select {
-	case running = <-ready:
-	case err := <-done:
-		cancel()
-		return nil, nil, fmt.Errorf("worker and bridge: %w", err)
-	}
-	return func() { cancel(); <-done }, running, nil
+	return startRoles(ctx, b.deps)
 }
 
 // produce sends events of a clean plan (every topic, no repeats) at rate per second, or as

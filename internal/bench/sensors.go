@@ -97,19 +97,11 @@ func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, 
 		return run, err
 	}
 
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ready := make(chan *app.Running, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(rctx, deps, app.Roles{Worker: true, Bridge: true}, func(r *app.Running) { ready <- r })
-	}()
-	var running *app.Running
-	select {
-	case running = <-ready:
-	case err := <-done:
+	stopRoles, running, err := startRoles(ctx, deps)
+	if err != nil {
 		return run, err
 	}
+	defer stopRoles()
 	start := time.Now()
 	if err := waitCommitted(ctx, cfg.KafkaBootstrap, schemas.PipelineSensors, schemas.TopicSensorReadings, run.Readings, out); err != nil {
 		return run, err
@@ -135,8 +127,7 @@ func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, 
 	run.Stored = time.Since(start)
 	run.Signals = running.SensorsBridge.Stats.Signals.Load()
 	run.Updates = deps.SensorWindows().Updates.Load()
-	cancel()
-	<-done
+	stopRoles()
 	run.Runs, run.HistoryEvents, err = historyEvents(ctx, deps, workflows.WorkflowTraveler, workflows.WorkflowWindow)
 	return run, err
 }

@@ -2,11 +2,13 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
+	"sync"
 
 	"github.com/tributary-dev/tributary/internal/app"
 	"github.com/tributary-dev/tributary/internal/config"
@@ -43,6 +45,24 @@ func freshStack(ctx context.Context, log *slog.Logger, adjust func(*config.Confi
 		stack.Close()
 		os.RemoveAll(dir)
 	}, nil
+}
+
+// startRoles runs a worker and the bridges on deps until stop is called.
+func startRoles(ctx context.Context, deps *app.Deps) (stop func(), running *app.Running, err error) {
+	rctx, cancel := context.WithCancel(ctx)
+	ready := make(chan *app.Running, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(rctx, deps, app.Roles{Worker: true, Bridge: true}, func(r *app.Running) { ready <- r })
+	}()
+	select {
+	case running = <-ready:
+	case err := <-done:
+		cancel()
+		return nil, nil, fmt.Errorf("worker and bridge: %w", err)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done }) }, running, nil
 }
 
 func freePort() int {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/tributary-dev/tributary/internal/app"
 	"github.com/tributary-dev/tributary/internal/bridge"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/joinsim"
@@ -106,19 +105,11 @@ func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int
 			return run, 0, err
 		}
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ready := make(chan *app.Running, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(rctx, deps, app.Roles{Worker: true, Bridge: true}, func(r *app.Running) { ready <- r })
-	}()
-	var running *app.Running
-	select {
-	case running = <-ready:
-	case err := <-done:
+	stopRoles, running, err := startRoles(ctx, deps)
+	if err != nil {
 		return run, 0, err
 	}
+	defer stopRoles()
 	// Measured from the moment the bridge owns its partitions: group joins are not the
 	// pipeline's throughput.
 	start := time.Now()
@@ -127,8 +118,7 @@ func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int
 	}
 	run.Elapsed = time.Since(start)
 	run.Updates = running.WindowBridges[pipeline].Pipeline().(*bridge.Window).Updates.Load()
-	cancel()
-	<-done
+	stopRoles()
 	return run, plain, nil
 }
 
