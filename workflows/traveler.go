@@ -76,7 +76,7 @@ type TravelerCurrent struct {
 // TravelerWorkflow follows travelers through sensors' views: it orders each traveler's
 // readings by event time within the allowed disorder, measures speeds between consecutive
 // readings of a visit, ends a visit after an idle gap, and flushes ended visits (rows,
-// speeds per sensor minute, refused readings) through a local activity.
+// speeds per sensor minute, refused readings) through an activity.
 func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, error) {
 	t := newTravelers(ctx, p)
 	// Version 1 flushes through a regular activity: a local one holds its workflow task
