@@ -39,7 +39,7 @@ func sensorScenario(site string, legs int, cfgPause time.Duration, seed uint64) 
 func TestSensorsAgainstTrajectories(t *testing.T) {
 	cfg := testenv.Config(t)
 	cfg.SensorDisorder = time.Second
-	cfg.SensorIdleGap = 3 * time.Second
+	cfg.SensorIdleGap = 5 * time.Second // wall-clock too: generous, so a loaded machine does not split a visit
 	cfg.SensorGrace = 30 * time.Second
 	env := testenv.Start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)

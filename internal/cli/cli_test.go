@@ -181,10 +181,10 @@ func TestTransactionsCommands(t *testing.T) {
 // traffic in real time, waits for the visits, and prints true and measured speeds.
 func TestSimulateSensorsCommand(t *testing.T) {
 	cfg := testenv.Config(t)
-	cfg.SensorIdleGap, cfg.SensorDisorder = 2*time.Second, time.Second
+	cfg.SensorIdleGap, cfg.SensorDisorder = 4*time.Second, time.Second
 	testenv.Start(t, cfg)
 	flags := []string{"-kafka", cfg.KafkaBootstrap, "-temporal", cfg.TemporalAddress, "-state-dir", cfg.StateDir,
-		"-sensor-idle-gap", "2s", "-sensor-disorder", "1s"}
+		"-sensor-idle-gap", "4s", "-sensor-disorder", "1s"}
 	var out syncBuffer
 	args := append([]string{"simulate", "sensors", "-sensors", "3", "-rate", "4", "-duration", "4s", "-legs", "2", "-field", "6",
 		"-every", "250ms", "-noise", "0.05", "-jitter", "400ms", "-bad", "0.3", "-wait", "90s"}, flags...)
