@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
@@ -92,5 +94,44 @@ func TestJoinSignalsStayUnderTheSizeLimit(t *testing.T) {
 	}
 	if total != 1000 || len(chunks) < 3 {
 		t.Errorf("%d arrivals in %d signals of %v bytes", total, len(chunks), sizes)
+	}
+}
+
+func TestSensorsRouteChecksReadings(t *testing.T) {
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	s := &Sensors{FutureTolerance: time.Minute, Now: func() time.Time { return now }}
+	route := func(key, value string) (Routed, error) {
+		m := msg(schemas.TopicSensorReadings, 2, 40)
+		m.Key, m.Value = []byte(key), []byte(value)
+		return s.Route(m)
+	}
+	ok := `{"v":1,"sensor_id":"s1","traveler_id":"t1","traveler_type":"bike","x":1.5,"y":-2,"t":"2026-11-22T08:00:30Z"}`
+	r, err := route("t1", ok)
+	if err != nil || r.WorkflowID != "traveler/t1" {
+		t.Fatalf("routed %+v, %v", r, err)
+	}
+	if rd := r.Value.(travel.Reading); rd.X != 1.5 || rd.Ref.Partition != 2 || rd.Ref.Offset != 40 || rd.Ref.Topic != schemas.TopicSensorReadings {
+		t.Errorf("reading %+v", rd)
+	}
+	for reason, value := range map[string]string{
+		"not a finite number": strings.Replace(ok, `"x":1.5`, `"x":"NaN"`, 1),
+		"in the future":       strings.Replace(ok, "08:00:30", "08:01:31", 1),
+		"traveler type":       strings.Replace(ok, "bike", "boat", 1),
+		"not a number":        strings.Replace(ok, `"x":1.5`, `"x":"east"`, 1),
+		"schema version":      strings.Replace(ok, `"v":1`, `"v":2`, 1),
+		"differs":             ok, // keyed by another traveler
+		"unknown field":       strings.Replace(ok, `"y":-2`, `"y":-2,"z":1`, 1),
+	} {
+		key := "t1"
+		if reason == "differs" {
+			key = "t2"
+		}
+		if _, err := route(key, value); err == nil || !strings.Contains(err.Error(), reason) {
+			t.Errorf("%s: error %v", reason, err)
+		}
+	}
+	sharded := &Sensors{Shards: 4}
+	if id := sharded.WorkflowID("t1"); !strings.HasPrefix(id, "traveler-shard/") || id != sharded.WorkflowID("t1") {
+		t.Errorf("shard id %q", id)
 	}
 }

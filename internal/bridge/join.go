@@ -47,9 +47,7 @@ func (j *Join) WorkflowID(eventID string) string {
 	if j.Shards <= 0 {
 		return workflows.JoinEventIDPrefix + eventID
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(eventID))
-	return workflows.JoinShardIDPrefix + strconv.Itoa(int(h.Sum32()%uint32(j.Shards)))
+	return workflows.JoinShardIDPrefix + shardOf(eventID, j.Shards)
 }
 
 // Route implements Pipeline.
@@ -68,12 +66,7 @@ func (j *Join) Route(m *kafka.Message) (Routed, error) {
 // Deliver implements Pipeline with SignalWithStart. A per-event workflow rejects its id once
 // closed, so a row for a finished event is recognised here and recorded as late, not acked.
 func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
-	opts := client.StartWorkflowOptions{
-		ID:                       workflowID,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}
+	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
 	params := workflows.JoinParams{Deadline: j.Deadline}
 	if j.Shards > 0 {
 		// A shard is meant to run forever; if one was ended, a new run takes over.
@@ -100,6 +93,24 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) er
 		}
 	}
 	return nil
+}
+
+// shardOf hashes a key to one of n shards, as a decimal string.
+func shardOf(key string, n int) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return strconv.Itoa(int(h.Sum32() % uint32(n)))
+}
+
+// signalStart are the options of a SignalWithStart: the running workflow of the id takes the
+// signal; reuse says whether a closed id may start again.
+func signalStart(workflowID string, reuse enumspb.WorkflowIdReusePolicy) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       workflowID,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    reuse,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}
 }
 
 // splitArrivals cuts a workflow's join rows into signals under MaxSignalBytes.

@@ -3,8 +3,6 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
-	"strconv"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -46,9 +44,7 @@ func (s *Sensors) WorkflowID(travelerID string) string {
 	if s.Shards <= 0 {
 		return workflows.TravelerIDPrefix + travelerID
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(travelerID))
-	return workflows.TravelerShardIDPrefix + strconv.Itoa(int(h.Sum32()%uint32(s.Shards)))
+	return workflows.TravelerShardIDPrefix + shardOf(travelerID, s.Shards)
 }
 
 // Route implements Pipeline.
@@ -69,12 +65,7 @@ func (s *Sensors) Route(m *kafka.Message) (Routed, error) {
 // (its traveler went quiet); a new run starts and learns from the database where the
 // traveler's stored visits end.
 func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
-	opts := client.StartWorkflowOptions{
-		ID:                       workflowID,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}
+	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
 	params := workflows.TravelerParams{Sharded: s.Shards > 0, Disorder: s.Disorder, IdleGap: s.IdleGap, MaxHistory: s.ShardHistory}
 	readings := make([]travel.Reading, len(recs))
 	for i, r := range recs {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"sync"
@@ -70,9 +69,7 @@ func (w *Window) WorkflowID(key string) string {
 	if w.Shards <= 0 || key == pipelines.GlobalKey {
 		return prefix + key
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return prefix + "shard-" + strconv.Itoa(int(h.Sum32()%uint32(w.Shards)))
+	return prefix + "shard-" + shardOf(key, w.Shards)
 }
 
 // Route implements Pipeline.
