@@ -26,6 +26,9 @@ type TravelerParams struct {
 	// MaxHistory makes a shard continue as new after this many history events, even before
 	// the server suggests it; 0 waits for the suggestion.
 	MaxHistory int
+	// FlushDelay lets ended visits wait up to this long to be flushed together, so that a
+	// shard sends the window workflows fewer, larger updates; 0 flushes after every signal.
+	FlushDelay time.Duration
 	State      *TravelerState
 }
 
@@ -95,7 +98,7 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 	signals := workflow.GetSignalChannel(ctx, SignalTravelerReadings)
 	timer := deadlineTimer{}
 	for {
-		timer.arm(ctx, t.nextIdle())
+		timer.arm(ctx, t.nextWake())
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
 			var s schemas.TravelerSignal
@@ -106,14 +109,17 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 			sel.AddFuture(timer.future, func(workflow.Future) { timer.fired() })
 		}
 		sel.Select(ctx)
-		if err := t.drainAndFlush(ctx, signals); err != nil {
+		if err := t.drainAndFlush(ctx, signals, false); err != nil {
 			return t.state.Stats, err
 		}
 		if !p.Sharded && len(t.state.Travelers) == 0 {
+			if err := t.drainAndFlush(ctx, signals, true); err != nil {
+				return t.state.Stats, err
+			}
 			return t.state.Stats, nil
 		}
 		if p.Sharded && t.shouldContinueAsNew(ctx) {
-			if err := t.drainAndFlush(ctx, signals); err != nil {
+			if err := t.drainAndFlush(ctx, signals, true); err != nil {
 				return t.state.Stats, err
 			}
 			p.State = t.state
@@ -140,10 +146,14 @@ type travelers struct {
 	p               TravelerParams
 	state           *TravelerState
 	writer          string
-	// closed and rejected wait for the next flush.
-	closed   []travel.Visit
-	rejected []travel.Rejected
+	// closed and rejected wait for the next flush, since heldSince.
+	closed    []travel.Visit
+	rejected  []travel.Rejected
+	heldSince time.Time
 }
+
+// maxHeldVisits flushes held visits at once when this many are waiting.
+const maxHeldVisits = 500
 
 func newTravelers(ctx workflow.Context, p TravelerParams) *travelers {
 	s := p.State
@@ -233,9 +243,22 @@ func (t *travelers) nextIdle() time.Time {
 	return next
 }
 
+// nextWake is when the workflow has something to do without a signal: a traveler goes
+// quiet, or held visits are due; zero when neither.
+func (t *travelers) nextWake() time.Time {
+	next := t.nextIdle()
+	if len(t.closed)+len(t.rejected) > 0 {
+		if due := t.heldSince.Add(t.p.FlushDelay); next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	return next
+}
+
 // drainAndFlush applies every signal already delivered, ends the travelers gone quiet, and
-// flushes what became final, until no signal is waiting.
-func (t *travelers) drainAndFlush(ctx workflow.Context, signals workflow.ReceiveChannel) error {
+// flushes what became final, until no signal is waiting. Unless forced, ended visits wait
+// up to FlushDelay to go with others.
+func (t *travelers) drainAndFlush(ctx workflow.Context, signals workflow.ReceiveChannel, force bool) error {
 	for {
 		var s schemas.TravelerSignal
 		for signals.ReceiveAsync(&s) {
@@ -254,9 +277,17 @@ func (t *travelers) drainAndFlush(ctx workflow.Context, signals workflow.Receive
 			t.state.Stats.Stale += tr.Tracker.Stale
 			delete(t.state.Travelers, id)
 		}
-		if len(t.closed) == 0 && len(t.rejected) == 0 {
+		held := len(t.closed) + len(t.rejected)
+		if held == 0 {
 			return nil
 		}
+		if t.heldSince.IsZero() {
+			t.heldSince = now
+		}
+		if !force && held < maxHeldVisits && now.Before(t.heldSince.Add(t.p.FlushDelay)) {
+			return nil
+		}
+		t.heldSince = time.Time{}
 		req := activities.FlushVisitsRequest{Writer: t.writer, Visits: t.closed, Rejected: t.rejected}
 		t.closed, t.rejected = nil, nil
 		var a *activities.Activities

@@ -281,3 +281,21 @@ func TestTravelerShardCarriesStateAcrossContinueAsNew(t *testing.T) {
 	require.Len(t, vs, 1)
 	require.Equal(t, 15.0, vs[0].AvgSpeed)
 }
+
+func TestTravelerShardFlushesEndedVisitsTogether(t *testing.T) {
+	store := &visitStore{}
+	env := newTravelerEnv(store)
+	// Two travelers go quiet 300 ms apart: with a 1 s flush delay their visits go together.
+	readingsAt(env, time.Second, line("t1", 0)...)
+	readingsAt(env, 1300*time.Millisecond, line("t2", 100)...)
+	var held int
+	env.RegisterDelayedCallback(func() { held = len(store.visits()) }, 24500*time.Millisecond)
+	env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(1000) }, time.Minute)
+	readingsAt(env, 61*time.Second)
+	env.ExecuteWorkflow(TravelerWorkflow, TravelerParams{Sharded: true, Disorder: 3 * time.Second, IdleGap: 20 * time.Second, MaxHistory: 1000, FlushDelay: time.Second})
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, env.GetWorkflowError(), &can)
+	require.Zero(t, held, "t1 ended at 24 s and waits for the flush delay")
+	require.Len(t, store.visits(), 2)
+	require.Equal(t, 1, store.flushes, "one flush for both")
+}

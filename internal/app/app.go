@@ -192,7 +192,7 @@ func (d *Deps) SensorWindows() *bridge.Window {
 func (d *Deps) NewSensorsBridge(ready chan struct{}) (*bridge.Bridge, error) {
 	c := d.Config
 	p := &bridge.Sensors{Temporal: d.Temporal, Shards: c.TravelerShards, Disorder: c.SensorDisorder, IdleGap: c.SensorIdleGap,
-		ShardHistory: c.JoinShardHistory, FutureTolerance: c.FutureTolerance}
+		FlushDelay: c.SensorFlushDelay, ShardHistory: c.JoinShardHistory, FutureTolerance: c.FutureTolerance}
 	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
 }
 

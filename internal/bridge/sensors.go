@@ -24,9 +24,10 @@ const readingOverhead = 260
 type Sensors struct {
 	Temporal client.Client
 	Shards   int
-	// Disorder, IdleGap and ShardHistory are TravelerParams of the workflows.
-	Disorder, IdleGap time.Duration
-	ShardHistory      int
+	// Disorder, IdleGap and ShardHistory are TravelerParams of the workflows, and
+	// FlushDelay that of the shards.
+	Disorder, IdleGap, FlushDelay time.Duration
+	ShardHistory                  int
 	// FutureTolerance is how far ahead of this clock a reading's time may be.
 	FutureTolerance time.Duration
 	// Now is the clock readings are checked against (time.Now when nil).
@@ -66,7 +67,10 @@ func (s *Sensors) Route(m *kafka.Message) (Routed, error) {
 // traveler's stored visits end.
 func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
-	params := workflows.TravelerParams{Sharded: s.Shards > 0, Disorder: s.Disorder, IdleGap: s.IdleGap, MaxHistory: s.ShardHistory}
+	params := workflows.TravelerParams{Disorder: s.Disorder, IdleGap: s.IdleGap}
+	if s.Shards > 0 {
+		params.Sharded, params.MaxHistory, params.FlushDelay = true, s.ShardHistory, s.FlushDelay
+	}
 	readings := make([]travel.Reading, len(recs))
 	for i, r := range recs {
 		readings[i] = r.Value.(travel.Reading)

@@ -76,6 +76,8 @@ type Config struct {
 	SensorIdleGap time.Duration
 	// SensorGrace keeps a sensor minute open this long after its end, for visits still going on.
 	SensorGrace time.Duration
+	// SensorFlushDelay lets a traveler shard hold ended visits this long to flush them together.
+	SensorFlushDelay time.Duration
 	// FutureTolerance is how far ahead of the bridge's clock a reading's time may be.
 	FutureTolerance time.Duration
 	// APIAddress is where the HTTP API and dashboard listen; empty runs none.
@@ -100,6 +102,7 @@ func Default() Config {
 		SensorDisorder:    2 * time.Second,
 		SensorIdleGap:     10 * time.Second,
 		SensorGrace:       2 * time.Minute,
+		SensorFlushDelay:  time.Second,
 		FutureTolerance:   time.Minute,
 		APIAddress:        "127.0.0.1:8080",
 	}
@@ -157,6 +160,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SensorDisorder, "sensor-disorder", c.SensorDisorder, "how far out of time order a traveler's readings may arrive")
 	fs.DurationVar(&c.SensorIdleGap, "sensor-idle-gap", c.SensorIdleGap, "a visit ends when its traveler sent no reading of it for this long")
 	fs.DurationVar(&c.SensorGrace, "sensor-grace", c.SensorGrace, "how long a sensor minute stays open after its end for visits still going on")
+	fs.DurationVar(&c.SensorFlushDelay, "sensor-flush-delay", c.SensorFlushDelay, "how long a traveler shard holds ended visits to flush them together")
 	fs.DurationVar(&c.FutureTolerance, "future-tolerance", c.FutureTolerance, "how far ahead of the clock a reading's time may be before it is dead-lettered")
 	fs.StringVar(&c.APIAddress, "api", c.APIAddress, "host:port of the HTTP API and dashboard; empty runs none (env "+EnvAPI+")")
 }
@@ -196,8 +200,8 @@ func (c Config) Validate() error {
 	if c.TravelerShards < 0 {
 		errs = append(errs, fmt.Errorf("-traveler-shards must be 0 or more, got %d", c.TravelerShards))
 	}
-	if c.SensorDisorder < 0 || c.SensorIdleGap <= 0 || c.SensorGrace < 0 || c.FutureTolerance < 0 {
-		errs = append(errs, errors.New("-sensor-idle-gap must be positive; -sensor-disorder, -sensor-grace and -future-tolerance must not be negative"))
+	if c.SensorDisorder < 0 || c.SensorIdleGap <= 0 || c.SensorGrace < 0 || c.FutureTolerance < 0 || c.SensorFlushDelay < 0 {
+		errs = append(errs, errors.New("-sensor-idle-gap must be positive; -sensor-disorder, -sensor-grace, -sensor-flush-delay and -future-tolerance must not be negative"))
 	}
 	if c.Namespace == "" {
 		errs = append(errs, errors.New("-namespace must not be empty"))
