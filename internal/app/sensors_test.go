@@ -69,8 +69,10 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 	api := "http://" + env.Running.APIAddress
 	live := make(chan bool, 1)
 	go func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.After(20 * time.Second)
+		for {
 			var cur struct {
 				Live bool `json:"live"`
 				Open []struct {
@@ -81,9 +83,13 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 				live <- true
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			select {
+			case <-tick.C:
+			case <-deadline:
+				live <- false
+				return
+			}
 		}
-		live <- false
 	}()
 	run(sensorScenario("a-", 2, pause, 1))
 	if !<-live {
