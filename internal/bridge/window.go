@@ -396,6 +396,9 @@ func (w *Window) recordLatePieces(ctx context.Context, key string, pieces []sche
 			continue
 		}
 		r := pieces[i].Range
+		if len(pieces[i].Partials) > 0 {
+			key = pieces[i].Partials[0].Key // a sharded workflow's group mixes keys
+		}
 		rows = append(rows, schemas.LateRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.From, Pipeline: w.Spec.Name, Key: key, Reason: "late: window already closed", At: now})
 		b, err := json.Marshal(pieces[i])
 		if err != nil {
