@@ -105,27 +105,49 @@ func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed) 
 }
 
 func (w *Window) deliver(ctx context.Context, workflowID string, items []windowItem) error {
-	for attempt := 0; len(items) > 0; attempt++ {
-		if attempt > 3 {
-			return fmt.Errorf("window batch for %s still overlaps after %d rebuilds", workflowID, attempt)
+	var members [][]windowItem
+	ack, sent, err := w.updatePastApplied(ctx, workflowID, func(applied map[string]int64) (schemas.WindowBatch, bool) {
+		if applied != nil {
+			items = pastApplied(items, applied)
 		}
-		batch, members := w.aggregate(items)
-		ack, err := w.update(ctx, workflowID, batch)
+		var b schemas.WindowBatch
+		b, members = w.aggregate(items)
+		return b, len(items) > 0
+	})
+	if err != nil || !sent {
+		return err
+	}
+	return w.recordLate(ctx, ack, members)
+}
+
+// updatePastApplied sends the batch build makes. When the workflow turns it away for
+// overlapping offsets it already applied, build runs again with those offsets and makes
+// the batch of what is past them; sent is false once nothing is left. The bridge's Kafka
+// batches and the visit pieces share this one mechanism.
+func (w *Window) updatePastApplied(ctx context.Context, workflowID string, build func(applied map[string]int64) (schemas.WindowBatch, bool)) (ack schemas.WindowAck, sent bool, err error) {
+	var applied map[string]int64
+	for attempt := 0; ; attempt++ {
+		b, ok := build(applied)
+		if !ok {
+			return ack, false, nil
+		}
+		if attempt > 3 {
+			return ack, false, fmt.Errorf("batch for %s still overlaps applied offsets after %d rebuilds", workflowID, attempt)
+		}
+		ack, err = w.update(ctx, workflowID, b)
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) && appErr.Type() == workflows.ErrStraddle {
-			var applied map[string]int64
+			applied = nil
 			if derr := appErr.Details(&applied); derr != nil {
-				return fmt.Errorf("decode applied offsets of %s: %w", workflowID, derr)
+				return ack, false, fmt.Errorf("decode applied offsets of %s: %w", workflowID, derr)
 			}
-			items = pastApplied(items, applied)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("update %s: %w", workflowID, err)
+			return ack, false, fmt.Errorf("update %s: %w", workflowID, err)
 		}
-		return w.recordLate(ctx, ack, members)
+		return ack, true, nil
 	}
-	return nil
 }
 
 // aggregate builds a batch's partials and ranges; members[i] lists the records of partial i.
@@ -340,31 +362,13 @@ func (w *Window) drainPieces(workflowID string) {
 // sendGroup sends pieces in one update, rebuilt without the pieces the workflow says it
 // applied when it turns the batch away, and returns the late partials of each piece.
 func (w *Window) sendGroup(ctx context.Context, workflowID, key string, pieces []schemas.WindowPiece) ([]int, error) {
-	late := make([]int, len(pieces))
 	left := make([]int, len(pieces)) // indices of the pieces still to send
 	for i := range pieces {
 		left[i] = i
 	}
-	for attempt := 0; len(left) > 0; attempt++ {
-		if attempt > 3 {
-			return nil, fmt.Errorf("pieces for %s still overlap after %d rebuilds", workflowID, attempt)
-		}
-		var b schemas.WindowBatch
-		var owner []int
-		for _, i := range left {
-			b.Ranges = append(b.Ranges, pieces[i].Range)
-			b.Partials = append(b.Partials, pieces[i].Partials...)
-			for range pieces[i].Partials {
-				owner = append(owner, i)
-			}
-		}
-		ack, err := w.update(ctx, workflowID, b)
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.Type() == workflows.ErrStraddle {
-			var applied map[string]int64
-			if derr := appErr.Details(&applied); derr != nil {
-				return nil, fmt.Errorf("decode applied ranges of %s: %w", workflowID, derr)
-			}
+	var owner []int // the piece of each partial of the batch sent
+	ack, sent, err := w.updatePastApplied(ctx, workflowID, func(applied map[string]int64) (schemas.WindowBatch, bool) {
+		if applied != nil {
 			rest := left[:0:0]
 			for _, i := range left {
 				if a, ok := applied[pieces[i].Range.TopicPartition()]; !ok || pieces[i].Range.From > a {
@@ -372,17 +376,29 @@ func (w *Window) sendGroup(ctx context.Context, workflowID, key string, pieces [
 				}
 			}
 			left = rest
-			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("update %s: %w", workflowID, err)
+		var b schemas.WindowBatch
+		owner = owner[:0]
+		for _, i := range left {
+			b.Ranges = append(b.Ranges, pieces[i].Range)
+			b.Partials = append(b.Partials, pieces[i].Partials...)
+			for range pieces[i].Partials {
+				owner = append(owner, i)
+			}
 		}
-		for _, p := range ack.Late {
-			late[owner[p]]++
-		}
-		return late, w.recordLatePieces(ctx, key, pieces, late)
+		return b, len(left) > 0
+	})
+	if err != nil {
+		return nil, err
 	}
-	return late, nil
+	late := make([]int, len(pieces))
+	if !sent {
+		return late, nil
+	}
+	for _, p := range ack.Late {
+		late[owner[p]]++
+	}
+	return late, w.recordLatePieces(ctx, key, pieces, late)
 }
 
 // recordLatePieces records each piece with a late partial once in late_records, keyed by
