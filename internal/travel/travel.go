@@ -190,11 +190,9 @@ func (t *Tracker) advance(horizon time.Time) (closed []Visit, rejected []Rejecte
 		t.Open = map[string]*Visit{}
 	}
 	for _, r := range ready {
+		// Add dropped readings at or before a floor; a floor raised here is the end of a
+		// visit an idle gap before r, so no reading still to come lies at or before it.
 		closed = append(closed, t.closeIdle(r.At, false)...)
-		if f, ok := t.Floor[r.SensorID]; ok && !r.At.After(f) {
-			t.Stale++
-			continue
-		}
 		v := t.Open[r.SensorID]
 		if v == nil {
 			t.Open[r.SensorID] = &Visit{SensorID: r.SensorID, TravelerID: r.TravelerID, Type: r.Type, Entered: r.At, Left: r.At, Readings: 1, Last: r}
