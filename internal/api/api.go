@@ -163,11 +163,11 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := req.Normalize(); err != nil {
+	m, err := query.SensorMetrics(r.Context(), s.DB, req)
+	if errors.Is(err, query.ErrInvalid) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	m, err := query.SensorMetrics(r.Context(), s.DB, req)
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -19,6 +19,9 @@ import (
 // MaxPoints bounds the points one metrics answer holds.
 const MaxPoints = 10000
 
+// ErrInvalid marks a request that cannot be answered as asked.
+var ErrInvalid = errors.New("invalid request")
+
 // MetricsRequest asks for sensor metrics: a sensor or all (""), a traveler type or all
 // (""), a time range, a step between points, and the window each point covers (rolling
 // windows when Window is longer than Step; Window 0 means Step).
@@ -54,7 +57,7 @@ func (r *MetricsRequest) Normalize() error {
 		errs = append(errs, errors.New("from must be before to"))
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	r.From = r.From.UTC().Truncate(time.Minute)
 	if to := r.To.UTC().Truncate(time.Minute); to.Before(r.To) {
@@ -63,7 +66,7 @@ func (r *MetricsRequest) Normalize() error {
 		r.To = to
 	}
 	if n := r.To.Sub(r.From) / r.Step; n > MaxPoints {
-		return fmt.Errorf("%d points asked for, at most %d: widen the step or narrow the range", n, MaxPoints)
+		return fmt.Errorf("%w: %d points asked for, at most %d: widen the step or narrow the range", ErrInvalid, n, MaxPoints)
 	}
 	return nil
 }
@@ -100,7 +103,8 @@ type minuteAgg struct {
 }
 
 // SensorMetrics computes a metrics answer from the closed sensor minutes (window rows of
-// the sensors pipeline) and the stored visits. Steps with nothing in them are zeros.
+// the sensors pipeline) and the stored visits. Steps with nothing in them are zeros. A
+// request it cannot answer returns an error wrapping ErrInvalid.
 func SensorMetrics(ctx context.Context, db *gorm.DB, req MetricsRequest) (Metrics, error) {
 	if err := req.Normalize(); err != nil {
 		return Metrics{}, err
