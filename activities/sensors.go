@@ -12,9 +12,9 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
-	"github.com/tributary-dev/tributary/internal/travel"
-	"github.com/tributary-dev/tributary/internal/window"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
+	"github.com/tributary-dev/tributary/window"
 )
 
 // WindowSender hands window pieces to the window workflow of a key, exactly once: a piece

@@ -12,9 +12,9 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
-	"github.com/tributary-dev/tributary/internal/pipelines"
-	"github.com/tributary-dev/tributary/internal/window"
+	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/window"
 )
 
 // ClosedWindow is a window whose aggregate is final.

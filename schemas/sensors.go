@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tributary-dev/tributary/internal/travel"
+	"github.com/tributary-dev/tributary/travel"
 )
 
 // Names of the sensors pipeline.

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tributary-dev/tributary/internal/window"
+	"github.com/tributary-dev/tributary/window"
 )
 
 // Topics of the window pipelines.

@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 )
 
 // TravelerParams configure a TravelerWorkflow. One code path serves both modes: per

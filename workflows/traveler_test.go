@@ -17,8 +17,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 )
 
 // visitStore stands in for the database behind FlushVisits and TravelerFloors: it keeps the

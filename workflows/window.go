@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
-	"github.com/tributary-dev/tributary/internal/window"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/window"
 )
 
 // WindowParams configure a WindowWorkflow: one key, a shard of keys, or a whole stream.

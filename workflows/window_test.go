@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/tributary-dev/tributary/activities"
-	"github.com/tributary-dev/tributary/internal/window"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/window"
 )
 
 // flushRecorder stands in for the database behind FlushWindows and answers like it.

@@ -24,8 +24,8 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/query"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/workflows"
 )
 

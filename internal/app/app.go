@@ -18,12 +18,12 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/api"
-	"github.com/tributary-dev/tributary/internal/bridge"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/db"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
-	"github.com/tributary-dev/tributary/internal/pipelines"
+	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
 )

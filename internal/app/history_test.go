@@ -19,9 +19,9 @@ import (
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/internal/txsim"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/workflows"
 )
 

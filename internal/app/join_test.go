@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/app"
-	"github.com/tributary-dev/tributary/internal/bridge"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tributary-dev/tributary/internal/bridge"
+	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/embedded"
 )

@@ -13,19 +13,19 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/app"
-	"github.com/tributary-dev/tributary/internal/bridge"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/sensorsim"
 	"github.com/tributary-dev/tributary/internal/testenv"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/workflows"
 )
 
 // sensorScenario is a small real-time traffic: pedestrians take about 10 s per view.
-func sensorScenario(site string, legs int, cfgPause time.Duration, seed uint64) travel.Scenario {
-	return travel.Scenario{Sensors: 3, Travelers: 40, Legs: legs, Pause: cfgPause, FieldOfView: 8, Every: 200 * time.Millisecond,
+func sensorScenario(site string, legs int, cfgPause time.Duration, seed uint64) sensorsim.Scenario {
+	return sensorsim.Scenario{Sensors: 3, Travelers: 40, Legs: legs, Pause: cfgPause, FieldOfView: 8, Every: 200 * time.Millisecond,
 		Noise: 0.05, Jitter: 500 * time.Millisecond, Start: time.Now().Add(200 * time.Millisecond), Spread: 6 * time.Second,
 		Bad: 0.25, Seed: seed, Run: site, Site: site}
 }
@@ -46,10 +46,10 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 	defer cancel()
 	pause := cfg.SensorIdleGap + cfg.SensorDisorder + time.Second
 
-	var trips []travel.Trip
+	var trips []sensorsim.Trip
 	bad := map[string]int{}
 	var delivered int64 // readings that pass the bridge's checks
-	run := func(sc travel.Scenario) {
+	run := func(sc sensorsim.Scenario) {
 		tr, deliveries := sc.Generate()
 		if err := sensorsim.Produce(ctx, env.Deps.Producer, deliveries, true, nil); err != nil {
 			t.Fatal(err)
@@ -59,7 +59,7 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 		}
 		trips = append(trips, tr...)
 		for _, d := range deliveries {
-			if d.Bad == "" || d.Bad == travel.BadJump {
+			if d.Bad == "" || d.Bad == sensorsim.BadJump {
 				delivered++
 			}
 		}
@@ -244,7 +244,7 @@ func checkMinutes(t *testing.T, rows map[string]schemas.WindowResult, want map[s
 
 func checkSensorDeadLetters(t *testing.T, bootstrap string, bad map[string]int) {
 	t.Helper()
-	reasons := map[string]string{travel.BadNaN: "not a finite number", travel.BadFuture: "in the future", travel.BadJump: "impossible jump"}
+	reasons := map[string]string{sensorsim.BadNaN: "not a finite number", sensorsim.BadFuture: "in the future", sensorsim.BadJump: "impossible jump"}
 	got := map[string]int{}
 	testenv.Eventually(t, time.Minute, "every bad reading dead-lettered", func() bool {
 		got = map[string]int{}

@@ -13,8 +13,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/tributary-dev/tributary/activities"
+	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/app"
-	"github.com/tributary-dev/tributary/internal/bridge"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"

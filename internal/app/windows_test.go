@@ -12,14 +12,14 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/app"
-	"github.com/tributary-dev/tributary/internal/bridge"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"
 	"github.com/tributary-dev/tributary/internal/txsim"
-	"github.com/tributary-dev/tributary/internal/window"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/window"
 	"github.com/tributary-dev/tributary/workflows"
 )
 

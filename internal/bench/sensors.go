@@ -14,7 +14,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/progress"
 	"github.com/tributary-dev/tributary/internal/sensorsim"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
 )
@@ -87,7 +86,7 @@ func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, 
 	defer closeStack()
 	cfg := deps.Config
 
-	sc := travel.Scenario{Sensors: o.Sensors, Travelers: o.Travelers, Legs: o.Legs, FieldOfView: 40, Every: 500 * time.Millisecond,
+	sc := sensorsim.Scenario{Sensors: o.Sensors, Travelers: o.Travelers, Legs: o.Legs, FieldOfView: 40, Every: 500 * time.Millisecond,
 		Noise: 0.1, Jitter: 500 * time.Millisecond, Start: time.Now().Add(-10 * time.Minute), Spread: 10 * time.Second,
 		Pause: cfg.SensorIdleGap + cfg.SensorDisorder + time.Second, Seed: 7}
 	trips, deliveries := sc.Generate()

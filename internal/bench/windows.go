@@ -12,13 +12,13 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/tributary-dev/tributary/internal/bridge"
+	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
-	"github.com/tributary-dev/tributary/internal/pipelines"
 	"github.com/tributary-dev/tributary/internal/progress"
 	"github.com/tributary-dev/tributary/internal/txsim"
+	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 )
 

@@ -12,7 +12,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/sensorsim"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
@@ -21,7 +20,7 @@ import (
 func feed(ctx context.Context, cfg config.Config, p *kafkaio.Producer, log *slog.Logger) {
 	go func() {
 		for round := uint64(1); ctx.Err() == nil; round++ {
-			sc := travel.Scenario{Sensors: 5, Travelers: 60, Legs: 2, FieldOfView: 40, Every: 500 * time.Millisecond, Noise: 0.1,
+			sc := sensorsim.Scenario{Sensors: 5, Travelers: 60, Legs: 2, FieldOfView: 40, Every: 500 * time.Millisecond, Noise: 0.1,
 				Jitter: min(time.Second, cfg.SensorDisorder/2), Start: time.Now().Add(100 * time.Millisecond), Spread: time.Minute,
 				Pause: cfg.SensorIdleGap + cfg.SensorDisorder + time.Second, Bad: 0.02, Seed: round,
 				Run: "demo" + strconv.FormatUint(round, 10) + "-"}

@@ -16,8 +16,8 @@ import (
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/progress"
 	"github.com/tributary-dev/tributary/internal/sensorsim"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 )
 
 // simulateSensors is `starter simulate sensors`: travelers crossing sensors, in real time.
@@ -26,7 +26,7 @@ func simulateSensors(ctx context.Context, args []string, out io.Writer, log *slo
 	if err != nil {
 		return err
 	}
-	sc := travel.Scenario{Start: time.Now().Add(100 * time.Millisecond)}
+	sc := sensorsim.Scenario{Start: time.Now().Add(100 * time.Millisecond)}
 	fs.IntVar(&sc.Sensors, "sensors", 5, "number of sensors")
 	rate := fs.Float64("rate", 2, "travelers entering per second")
 	fs.DurationVar(&sc.Spread, "duration", time.Minute, "how long travelers keep entering")

@@ -1,4 +1,4 @@
-// Package sensorsim sends simulated traffic (travel.Scenario) to the sensors topic and
+// Package sensorsim simulates traffic past sensors (Scenario), sends it to the sensors topic and
 // computes, independently of the pipeline, the visit rows and sensor minutes it implies.
 package sensorsim
 
@@ -13,14 +13,14 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 )
 
 // Produce sends the deliveries in order. In real time each is sent when the clock reaches
 // its delivery time (the scenario should start now); otherwise as fast as the producer
 // goes. progress is called with the count sent so far.
-func Produce(ctx context.Context, p *kafkaio.Producer, deliveries []travel.Delivery, realTime bool, progress func(int)) error {
+func Produce(ctx context.Context, p *kafkaio.Producer, deliveries []Delivery, realTime bool, progress func(int)) error {
 	var batch []*kafka.Message
 	flush := func(sent int) error {
 		if err := p.Send(ctx, batch...); err != nil {
@@ -78,7 +78,7 @@ func MinuteKey(sensorID, travelerType string, start time.Time) string {
 
 // Expected returns the visit each trip makes (by "traveler@sensor") and the sensor minutes
 // they make (by MinuteKey), from the trips' true readings.
-func Expected(trips []travel.Trip) (map[string]travel.Visit, map[string]*Minute) {
+func Expected(trips []Trip) (map[string]travel.Visit, map[string]*Minute) {
 	visits := map[string]travel.Visit{}
 	minutes := map[string]*Minute{}
 	for _, t := range trips {
@@ -118,7 +118,7 @@ type TypeSummary struct {
 }
 
 // Summarize counts a scenario's trips and deliveries.
-func Summarize(trips []travel.Trip, deliveries []travel.Delivery) Summary {
+func Summarize(trips []Trip, deliveries []Delivery) Summary {
 	s := Summary{Trips: len(trips), Bad: map[string]int{}, ByType: map[string]TypeSummary{}}
 	seen := map[string]bool{}
 	for _, t := range trips {

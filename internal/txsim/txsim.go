@@ -15,7 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
-	"github.com/tributary-dev/tributary/internal/pipelines"
+	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 )
 

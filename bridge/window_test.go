@@ -7,7 +7,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/tributary-dev/tributary/internal/pipelines"
+	"github.com/tributary-dev/tributary/pipelines"
 )
 
 func likeItem(video string, partition int32, offset int64, at time.Time) windowItem {

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tributary-dev/tributary/internal/window"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/window"
 )
 
 // GlobalKey is the key of a pipeline that aggregates its whole stream.

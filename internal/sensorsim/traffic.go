@@ -1,4 +1,4 @@
-package travel
+package sensorsim
 
 import (
 	"math"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/tributary-dev/tributary/travel"
 )
 
 // typeSpeeds are the ranges of cruising speed, in metres per second, the simulator draws from.
@@ -52,12 +54,12 @@ type Trip struct {
 	SensorID, TravelerID, Type string
 	Speed                      float64
 	Entered                    time.Time
-	Readings                   []Reading
+	Readings                   []travel.Reading
 }
 
 // Delivery is a reading with the time it reaches the topic; Bad names what is wrong with it.
 type Delivery struct {
-	Reading   Reading
+	Reading   travel.Reading
 	Delivered time.Time
 	Bad       string
 }
@@ -72,11 +74,11 @@ func (s Scenario) Generate() ([]Trip, []Delivery) {
 	}
 	var trips []Trip
 	var out []Delivery
-	deliver := func(r Reading, sent time.Time, bad string) {
+	deliver := func(r travel.Reading, sent time.Time, bad string) {
 		out = append(out, Delivery{Reading: r, Delivered: sent.Add(time.Duration(rng.Float64() * float64(s.Jitter))), Bad: bad})
 	}
 	for i := range s.Travelers {
-		typ := Types[rng.IntN(len(Types))]
+		typ := travel.Types[rng.IntN(len(travel.Types))]
 		r := typeSpeeds[typ]
 		id := s.Run + "traveler-" + strconv.Itoa(i)
 		speed := r[0] + rng.Float64()*(r[1]-r[0])
@@ -91,7 +93,7 @@ func (s Scenario) Generate() ([]Trip, []Delivery) {
 				if x > s.FieldOfView {
 					break
 				}
-				rd := Reading{SensorID: trip.SensorID, TravelerID: id, Type: typ,
+				rd := travel.Reading{SensorID: trip.SensorID, TravelerID: id, Type: typ,
 					X: x + rng.NormFloat64()*s.Noise, Y: lane + rng.NormFloat64()*s.Noise, At: trip.Entered.Add(dt)}
 				trip.Readings = append(trip.Readings, rd)
 				deliver(rd, rd.At, "")
@@ -114,7 +116,7 @@ func (s Scenario) Generate() ([]Trip, []Delivery) {
 			case BadFuture:
 				bad.At = bad.At.Add(24 * time.Hour)
 			case BadJump:
-				bad.X += 50 * TopSpeed[typ] * s.Every.Seconds()
+				bad.X += 50 * travel.TopSpeed[typ] * s.Every.Seconds()
 			}
 			deliver(bad, sent, kind)
 		}
@@ -126,8 +128,8 @@ func (s Scenario) Generate() ([]Trip, []Delivery) {
 // Expected computes, from a trip's true readings (noise included), the visit a correct
 // pipeline reports: the same arithmetic over the readings in event-time order, written
 // out again here so that a test compares two computations.
-func (t Trip) Expected() Visit {
-	v := Visit{SensorID: t.SensorID, TravelerID: t.TravelerID, Type: t.Type, Entered: t.Readings[0].At,
+func (t Trip) Expected() travel.Visit {
+	v := travel.Visit{SensorID: t.SensorID, TravelerID: t.TravelerID, Type: t.Type, Entered: t.Readings[0].At,
 		Left: t.Readings[len(t.Readings)-1].At, Readings: len(t.Readings)}
 	for i := 1; i < len(t.Readings); i++ {
 		a, b := t.Readings[i-1], t.Readings[i]
@@ -140,7 +142,7 @@ func (t Trip) Expected() Visit {
 		v.Speeds++
 		m := b.At.Truncate(time.Minute)
 		if n := len(v.Minutes); n == 0 || !v.Minutes[n-1].Start.Equal(m) {
-			v.Minutes = append(v.Minutes, MinuteSpeed{Start: m, First: b.At})
+			v.Minutes = append(v.Minutes, travel.MinuteSpeed{Start: m, First: b.At})
 		}
 		last := &v.Minutes[len(v.Minutes)-1]
 		last.Count++

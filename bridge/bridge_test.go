@@ -9,8 +9,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/tributary-dev/tributary/internal/travel"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 )
 
 func msg(topic string, partition int32, offset int64) *kafka.Message {
