@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -25,10 +24,8 @@ type ClosedWindow struct {
 	Partial     window.Partial
 }
 
-// ID names the window as its rows and output records are keyed: "key|size|start".
-func (w ClosedWindow) ID() string {
-	return w.Key + "|" + strconv.FormatInt(w.SizeSeconds, 10) + "|" + w.Start.UTC().Format(time.RFC3339Nano)
-}
+// ID names the window as its output record is keyed (schemas.WindowKey).
+func (w ClosedWindow) ID() string { return schemas.WindowKey(w.Key, w.SizeSeconds, w.Start) }
 
 // FlushRequest is one workflow run's batch of closed windows.
 type FlushRequest struct {
@@ -89,7 +86,7 @@ func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushR
 		if err != nil {
 			return res, err
 		}
-		key := ClosedWindow{Key: r.Key, SizeSeconds: r.SizeSeconds, Start: r.WindowStart}.ID()
+		key := schemas.WindowKey(r.Key, r.SizeSeconds, r.WindowStart)
 		msgs = append(msgs, kafkaio.Message(spec.OutputTopics[size], []byte(key), b))
 	}
 	if err := a.Producer.Send(ctx, msgs...); err != nil {

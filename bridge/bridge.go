@@ -31,6 +31,10 @@ type Routed struct {
 	Value any
 }
 
+// ErrSkip marks a valid record that a pipeline leaves out: its offset advances, and it is
+// neither delivered nor dead-lettered.
+var ErrSkip = errors.New("skipped")
+
 // Pipeline is what the bridge needs to know of one pipeline.
 type Pipeline interface {
 	// Name is used in the consumer group id and in logs.
@@ -44,10 +48,18 @@ type Pipeline interface {
 	Deliver(ctx context.Context, workflowID string, recs []Routed) error
 }
 
+// Defaults of Options.
+const (
+	DefaultMaxBatch       = 20000
+	DefaultConcurrency    = 32
+	DefaultBatchWindow    = time.Millisecond
+	DefaultCommitInterval = time.Second
+)
+
 // Options configure a Bridge.
 type Options struct {
 	Bootstrap string
-	// Group is the consumer group id; bridges of one pipeline share it.
+	// Group is the consumer group id; bridges of one pipeline share it (default GroupID).
 	Group string
 	// MaxBatch bounds the records of one poll batch, and so the bridge's memory.
 	MaxBatch int
@@ -55,13 +67,54 @@ type Options struct {
 	Concurrency int
 	// BatchWindow is how long a batch keeps gathering after its first record, so that
 	// records of one key that arrive together (an event's rows on three topics) travel in
-	// one signal. Under load batches fill without waiting.
+	// one signal; 0 takes what was fetched without waiting. Under load batches fill
+	// without waiting.
 	BatchWindow time.Duration
 	// CommitInterval is how often stored offsets are committed.
 	CommitInterval time.Duration
-	Log            *slog.Logger
+	// Log receives the bridge's warnings (slog.Default when nil).
+	Log *slog.Logger
 	// Ready, if set, is closed once the first partitions are assigned.
 	Ready chan struct{}
+}
+
+// DefaultOptions are the options a bridge runs with unless told otherwise.
+func DefaultOptions() Options {
+	return Options{MaxBatch: DefaultMaxBatch, Concurrency: DefaultConcurrency, BatchWindow: DefaultBatchWindow, CommitInterval: DefaultCommitInterval}
+}
+
+// setDefaults fills what was left zero and has a default.
+func (o *Options) setDefaults(pipeline string) {
+	if o.Group == "" {
+		o.Group = GroupID(pipeline)
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.CommitInterval == 0 {
+		o.CommitInterval = DefaultCommitInterval
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+}
+
+// Validate reports options a bridge cannot run with.
+func (o Options) Validate() error {
+	var errs []error
+	if o.MaxBatch < 0 {
+		errs = append(errs, fmt.Errorf("bridge max batch must be at least 1, got %d", o.MaxBatch))
+	}
+	if o.Concurrency < 0 {
+		errs = append(errs, fmt.Errorf("bridge signal concurrency must be at least 1, got %d", o.Concurrency))
+	}
+	if o.BatchWindow < 0 || o.CommitInterval < 0 {
+		errs = append(errs, fmt.Errorf("bridge batch window (%s) and commit interval (%s) must not be negative", o.BatchWindow, o.CommitInterval))
+	}
+	return errors.Join(errs...)
 }
 
 // Stats count a bridge's work since it started.
@@ -82,18 +135,10 @@ type Bridge struct {
 
 // New connects a bridge; Run starts it.
 func New(p Pipeline, dlq *kafkaio.Producer, opts Options) (*Bridge, error) {
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 5000
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 32
-	}
-	if opts.CommitInterval <= 0 {
-		opts.CommitInterval = time.Second
-	}
-	if opts.Group == "" {
-		opts.Group = GroupID(p.Name())
-	}
+	opts.setDefaults(p.Name())
 	conf := kafkaio.ConsumerConfig(opts.Bootstrap, opts.Group)
 	c, err := kafka.NewConsumer(&conf)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/travel"
+	"github.com/tributary-dev/tributary/workflows"
 )
 
 func msg(topic string, partition int32, offset int64) *kafka.Message {
@@ -32,28 +33,11 @@ func TestNextOffsets(t *testing.T) {
 	}
 }
 
-func TestJoinWorkflowIDs(t *testing.T) {
-	perEvent := &Join{}
-	if id := perEvent.WorkflowID("e1"); id != "join/e1" {
-		t.Errorf("per-event id %q", id)
-	}
-	sharded := &Join{Shards: 8}
-	seen := map[string]bool{}
-	for i := range 1000 {
-		key := fmt.Sprintf("event-%d", i)
-		id := sharded.WorkflowID(key)
-		seen[id] = true
-		if id != sharded.WorkflowID(key) {
-			t.Fatal("shard choice is not stable")
-		}
-	}
-	if len(seen) != 8 {
-		t.Errorf("1000 ids spread over %d shards, want all 8", len(seen))
-	}
-}
-
 func TestJoinRouteRejectsBadRecords(t *testing.T) {
-	j := &Join{}
+	j, err := NewJoin(nil, nil, JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := msg("topic1", 0, 1)
 	m.Key = []byte("e1")
 	m.Value = []byte(`{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":"x"}}`)
@@ -99,12 +83,16 @@ func TestJoinSignalsStayUnderTheSizeLimit(t *testing.T) {
 
 func TestSensorsRouteChecksReadings(t *testing.T) {
 	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	s := &Sensors{FutureTolerance: time.Minute, Now: func() time.Time { return now }}
-	route := func(key, value string) (Routed, error) {
+	s, err := NewSensors(nil, SensorsOptions{FutureTolerance: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(key, value string) *kafka.Message {
 		m := msg(schemas.TopicSensorReadings, 2, 40)
 		m.Key, m.Value = []byte(key), []byte(value)
-		return s.Route(m)
+		return m
 	}
+	route := func(key, value string) (Routed, error) { return s.Route(record(key, value)) }
 	ok := `{"v":1,"sensor_id":"s1","traveler_id":"t1","traveler_type":"bike","x":1.5,"y":-2,"t":"2026-11-22T08:00:30Z"}`
 	r, err := route("t1", ok)
 	if err != nil || r.WorkflowID != "traveler/t1" {
@@ -130,8 +118,11 @@ func TestSensorsRouteChecksReadings(t *testing.T) {
 			t.Errorf("%s: error %v", reason, err)
 		}
 	}
-	sharded := &Sensors{Shards: 4}
-	if id := sharded.WorkflowID("t1"); !strings.HasPrefix(id, "traveler-shard/") || id != sharded.WorkflowID("t1") {
-		t.Errorf("shard id %q", id)
+	sharded, err := NewSensors(nil, SensorsOptions{Shards: 4, FutureTolerance: time.Minute, Now: s.opts.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := sharded.Route(record("t1", ok)); err != nil || r.WorkflowID != workflows.TravelerWorkflowID("t1", 4) {
+		t.Errorf("sharded: routed to %q, %v", r.WorkflowID, err)
 	}
 }

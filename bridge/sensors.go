@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,24 +15,74 @@ import (
 	"github.com/tributary-dev/tributary/workflows"
 )
 
-// readingOverhead is a reading's encoded size in a signal besides its ids, rounded up.
-const readingOverhead = 260
+// Defaults of SensorsOptions.
+const (
+	DefaultSensorDisorder   = 2 * time.Second
+	DefaultSensorIdleGap    = 10 * time.Second
+	DefaultSensorFlushDelay = time.Second
+	DefaultFutureTolerance  = time.Minute
+)
 
-// Sensors routes sensor readings to TravelerWorkflows: one per traveler id, or one of
-// Shards shards. Readings that no sensor could have made (NaN positions, unknown types,
-// times too far in the future) are dead-lettered here; impossible jumps, which need the
-// traveler's previous reading, are dead-lettered by the workflow.
-type Sensors struct {
-	Temporal client.Client
-	Shards   int
-	// Disorder, IdleGap and ShardHistory are TravelerParams of the workflows, and
-	// FlushDelay that of the shards.
-	Disorder, IdleGap, FlushDelay time.Duration
-	ShardHistory                  int
-	// FutureTolerance is how far ahead of this clock a reading's time may be.
+// SensorsOptions configure the sensors pipeline's router and, through it, its workflows.
+type SensorsOptions struct {
+	// Shards > 0 hashes traveler ids over that many shard workflows; 0 runs one per traveler.
+	Shards int
+	// Disorder is how far out of event-time order a traveler's readings may arrive.
+	Disorder time.Duration
+	// IdleGap ends a visit when its traveler sent no reading of it for this long.
+	IdleGap time.Duration
+	// FlushDelay is how long a shard holds ended visits to flush them together.
+	FlushDelay time.Duration
+	// ShardHistory makes a shard continue as new after this many history events; 0 waits
+	// for the server's suggestion.
+	ShardHistory int
+	// FutureTolerance is how far ahead of Now a reading's time may be.
 	FutureTolerance time.Duration
 	// Now is the clock readings are checked against (time.Now when nil).
 	Now func() time.Time
+}
+
+// DefaultSensorsOptions are the options the sensors pipeline runs with unless told otherwise.
+func DefaultSensorsOptions() SensorsOptions {
+	return SensorsOptions{Disorder: DefaultSensorDisorder, IdleGap: DefaultSensorIdleGap, FlushDelay: DefaultSensorFlushDelay, FutureTolerance: DefaultFutureTolerance}
+}
+
+func (o *SensorsOptions) setDefaults() {
+	if o.IdleGap == 0 {
+		o.IdleGap = DefaultSensorIdleGap
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Validate reports options the sensors pipeline cannot run with.
+func (o SensorsOptions) Validate() error {
+	if o.Shards < 0 || o.ShardHistory < 0 || o.Disorder < 0 || o.IdleGap < 0 || o.FlushDelay < 0 || o.FutureTolerance < 0 {
+		return errors.New("sensors: traveler shards, shard history, disorder, idle gap, flush delay and future tolerance must not be negative")
+	}
+	return nil
+}
+
+// readingOverhead is a reading's encoded size in a signal besides its ids, rounded up.
+const readingOverhead = 260
+
+// Sensors routes sensor readings to TravelerWorkflows: one per traveler id, or one of the
+// shards. Readings that no sensor could have made (NaN positions, unknown types, times too
+// far in the future) are dead-lettered here; impossible jumps, which need the traveler's
+// previous reading, are dead-lettered by the workflow.
+type Sensors struct {
+	opts     SensorsOptions
+	temporal client.Client
+}
+
+// NewSensors builds the sensors pipeline's router.
+func NewSensors(temporal client.Client, opts SensorsOptions) (*Sensors, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.setDefaults()
+	return &Sensors{opts: opts, temporal: temporal}, nil
 }
 
 // Name implements Pipeline.
@@ -40,26 +91,14 @@ func (s *Sensors) Name() string { return schemas.PipelineSensors }
 // Topics implements Pipeline.
 func (s *Sensors) Topics() []string { return []string{schemas.TopicSensorReadings} }
 
-// WorkflowID names the workflow that follows a traveler.
-func (s *Sensors) WorkflowID(travelerID string) string {
-	if s.Shards <= 0 {
-		return workflows.TravelerIDPrefix + travelerID
-	}
-	return workflows.TravelerShardIDPrefix + shardOf(travelerID, s.Shards)
-}
-
 // Route implements Pipeline.
 func (s *Sensors) Route(m *kafka.Message) (Routed, error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	r, err := schemas.DecodeSensorReading(m.Key, m.Value, now(), s.FutureTolerance)
+	r, err := schemas.DecodeSensorReading(m.Key, m.Value, s.opts.Now(), s.opts.FutureTolerance)
 	if err != nil {
 		return Routed{}, err
 	}
 	r.Ref = travel.Ref{Topic: *m.TopicPartition.Topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
-	return Routed{WorkflowID: s.WorkflowID(r.TravelerID), Msg: m, Value: r}, nil
+	return Routed{WorkflowID: workflows.TravelerWorkflowID(r.TravelerID, s.opts.Shards), Msg: m, Value: r}, nil
 }
 
 // Deliver implements Pipeline with SignalWithStart. A traveler's workflow may have ended
@@ -67,9 +106,9 @@ func (s *Sensors) Route(m *kafka.Message) (Routed, error) {
 // traveler's stored visits end.
 func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
-	params := workflows.TravelerParams{Disorder: s.Disorder, IdleGap: s.IdleGap}
-	if s.Shards > 0 {
-		params.Sharded, params.MaxHistory, params.FlushDelay = true, s.ShardHistory, s.FlushDelay
+	params := workflows.TravelerParams{Disorder: s.opts.Disorder, IdleGap: s.opts.IdleGap}
+	if s.opts.Shards > 0 {
+		params.Sharded, params.MaxHistory, params.FlushDelay = true, s.opts.ShardHistory, s.opts.FlushDelay
 	}
 	readings := make([]travel.Reading, len(recs))
 	for i, r := range recs {
@@ -78,7 +117,7 @@ func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed)
 	for _, chunk := range chunkBySize(readings, func(r travel.Reading) int {
 		return len(r.SensorID) + 2*len(r.TravelerID) + len(r.Ref.Topic) + readingOverhead
 	}) {
-		_, err := s.Temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalTravelerReadings,
+		_, err := s.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalTravelerReadings,
 			schemas.TravelerSignal{Readings: chunk}, opts, workflows.TravelerWorkflow, params)
 		if err != nil {
 			return fmt.Errorf("signal %s: %w", workflowID, err)

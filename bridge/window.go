@@ -2,21 +2,15 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/pipelines"
@@ -24,33 +18,77 @@ import (
 	"github.com/tributary-dev/tributary/workflows"
 )
 
-// ErrSkip marks a valid record that a pipeline leaves out: its offset advances, and it is
-// neither delivered nor dead-lettered.
-var ErrSkip = errors.New("skipped")
+// Defaults of WindowOptions.
+const (
+	DefaultWindowIdle       = 2 * time.Minute
+	DefaultWindowMaxUpdates = 1000
+	// MaxWindowUpdates is the most updates the server takes in one workflow run.
+	MaxWindowUpdates = 2000
+)
+
+// WindowOptions configure a window pipeline's router and, through it, its workflows.
+type WindowOptions struct {
+	// Shards > 0 hashes keys over that many workflows; 0 runs one per key.
+	Shards int
+	// Idle ends a per-key workflow after this long without records or open windows.
+	Idle time.Duration
+	// MaxUpdates makes a workflow continue as new after this many batches.
+	MaxUpdates int
+	// PerRecord sends each record in an update of its own (no pre-aggregation), for comparison.
+	PerRecord bool
+}
+
+// DefaultWindowOptions are the options a window pipeline runs with unless told otherwise.
+func DefaultWindowOptions() WindowOptions {
+	return WindowOptions{Idle: DefaultWindowIdle, MaxUpdates: DefaultWindowMaxUpdates}
+}
+
+func (o *WindowOptions) setDefaults() {
+	if o.Idle == 0 {
+		o.Idle = DefaultWindowIdle
+	}
+	if o.MaxUpdates == 0 {
+		o.MaxUpdates = DefaultWindowMaxUpdates
+	}
+}
+
+// Validate reports options a window pipeline cannot run with.
+func (o WindowOptions) Validate() error {
+	var errs []error
+	if o.Shards < 0 || o.Idle < 0 {
+		errs = append(errs, fmt.Errorf("window shards (%d) and idle time (%s) must not be negative", o.Shards, o.Idle))
+	}
+	if o.MaxUpdates < 0 || o.MaxUpdates > MaxWindowUpdates {
+		errs = append(errs, fmt.Errorf("window max updates must be between 1 and %d, got %d", MaxWindowUpdates, o.MaxUpdates))
+	}
+	return errors.Join(errs...)
+}
 
 // Window routes a window pipeline's records to WindowWorkflows, pre-aggregated: a batch
 // becomes one update per workflow carrying mergeable partials per (key, window) and the
 // offset ranges they cover, so the number of Temporal actions follows the number of
 // workflows and batches, not of records.
 type Window struct {
-	Spec     pipelines.Spec
-	Temporal client.Client
-	// DB and Late record the records of partials a workflow found late.
-	DB   *gorm.DB
-	Late *kafkaio.Producer
-	// Shards > 0 hashes keys over that many workflows; 0 runs one per key.
-	Shards int
-	// Idle ends a per-key workflow after this long without records or open windows.
-	Idle time.Duration
-	// MaxUpdates is WindowParams.MaxUpdates of the workflows.
-	MaxUpdates int
-	// PerRecord sends each record in an update of its own (no pre-aggregation), for comparison.
-	PerRecord bool
-	// Updates counts the updates sent: the Temporal actions the pipeline costs.
-	Updates atomic.Int64
-
-	queue pieceQueue
+	spec     pipelines.Spec
+	opts     WindowOptions
+	temporal client.Client
+	// db and late record the records of partials a workflow found late.
+	db      *gorm.DB
+	late    *kafkaio.Producer
+	updates atomic.Int64
 }
+
+// NewWindow builds the router of a window pipeline.
+func NewWindow(spec pipelines.Spec, temporal client.Client, db *gorm.DB, late *kafkaio.Producer, opts WindowOptions) (*Window, error) {
+	if err := errors.Join(spec.Validate(), opts.Validate()); err != nil {
+		return nil, fmt.Errorf("window pipeline %s: %w", spec.Name, err)
+	}
+	opts.setDefaults()
+	return &Window{spec: spec, opts: opts, temporal: temporal, db: db, late: late}, nil
+}
+
+// Updates counts the updates sent: the Temporal actions the pipeline costs.
+func (w *Window) Updates() int64 { return w.updates.Load() }
 
 type windowItem struct {
 	item pipelines.Item
@@ -58,30 +96,26 @@ type windowItem struct {
 }
 
 // Name implements Pipeline.
-func (w *Window) Name() string { return w.Spec.Name }
+func (w *Window) Name() string { return w.spec.Name }
 
 // Topics implements Pipeline.
-func (w *Window) Topics() []string { return []string{w.Spec.Topic} }
+func (w *Window) Topics() []string { return []string{w.spec.Topic} }
 
-// WorkflowID names the workflow that aggregates a key.
-func (w *Window) WorkflowID(key string) string {
-	prefix := workflows.WindowIDPrefix + w.Spec.Name + "/"
-	if w.Shards <= 0 || key == pipelines.GlobalKey {
-		return prefix + key
-	}
-	return prefix + "shard-" + shardOf(key, w.Shards)
+// workflowID names the workflow that aggregates a key.
+func (w *Window) workflowID(key string) string {
+	return workflows.WindowWorkflowID(w.spec.Name, key, w.opts.Shards)
 }
 
 // Route implements Pipeline.
 func (w *Window) Route(m *kafka.Message) (Routed, error) {
-	it, err := w.Spec.Extract(m.Value)
+	it, err := w.spec.Extract(m.Value)
 	if errors.Is(err, pipelines.ErrFiltered) {
 		return Routed{}, ErrSkip
 	}
 	if err != nil {
 		return Routed{}, err
 	}
-	return Routed{WorkflowID: w.WorkflowID(it.Key), Msg: m, Value: windowItem{item: it, msg: m}}, nil
+	return Routed{WorkflowID: w.workflowID(it.Key), Msg: m, Value: windowItem{item: it, msg: m}}, nil
 }
 
 // Deliver implements Pipeline with Update-with-Start. When the workflow answers that the
@@ -93,7 +127,7 @@ func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed) 
 	for i, r := range recs {
 		items[i] = r.Value.(windowItem)
 	}
-	if w.PerRecord {
+	if w.opts.PerRecord {
 		for _, it := range items {
 			if err := w.deliver(ctx, workflowID, []windowItem{it}); err != nil {
 				return err
@@ -135,12 +169,12 @@ func (w *Window) updatePastApplied(ctx context.Context, workflowID string, build
 			return ack, false, fmt.Errorf("batch for %s still overlaps applied offsets after %d rebuilds", workflowID, attempt)
 		}
 		ack, err = w.update(ctx, workflowID, b)
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.Type() == workflows.ErrStraddle {
-			applied = nil
-			if derr := appErr.Details(&applied); derr != nil {
-				return ack, false, fmt.Errorf("decode applied offsets of %s: %w", workflowID, derr)
-			}
+		overlap, ok, derr := workflows.AsOffsetsAppliedError(err)
+		if derr != nil {
+			return ack, false, fmt.Errorf("update %s: %w", workflowID, derr)
+		}
+		if ok {
+			applied = overlap.Applied
 			continue
 		}
 		if err != nil {
@@ -166,7 +200,7 @@ func (w *Window) aggregate(items []windowItem) (schemas.WindowBatch, [][]windowI
 			ranges[r.TopicPartition()] = len(b.Ranges)
 			b.Ranges = append(b.Ranges, r)
 		}
-		for _, spec := range w.Spec.Windows {
+		for _, spec := range w.spec.Windows {
 			for _, start := range spec.Starts(it.item.At) {
 				size := int64(spec.Size / time.Second)
 				id := schemas.WindowKey(it.item.Key, size, start)
@@ -185,11 +219,12 @@ func (w *Window) aggregate(items []windowItem) (schemas.WindowBatch, [][]windowI
 	return b, members
 }
 
+// pastApplied keeps the records past the offsets a workflow applied.
 func pastApplied(items []windowItem, applied map[string]int64) []windowItem {
 	var out []windowItem
 	for _, it := range items {
 		tp := it.msg.TopicPartition
-		if a, ok := applied[fmt.Sprintf("%s/%d", *tp.Topic, tp.Partition)]; ok && int64(tp.Offset) <= a {
+		if a, ok := applied[schemas.TopicPartition(*tp.Topic, tp.Partition)]; ok && int64(tp.Offset) <= a {
 			continue
 		}
 		out = append(out, it)
@@ -197,20 +232,21 @@ func pastApplied(items []windowItem, applied map[string]int64) []windowItem {
 	return out
 }
 
+// update sends one batch with Update-with-Start and waits for the workflow's answer.
 func (w *Window) update(ctx context.Context, workflowID string, b schemas.WindowBatch) (schemas.WindowAck, error) {
 	var ack schemas.WindowAck
-	w.Updates.Add(1)
-	params := workflows.WindowParams{Pipeline: w.Spec.Name, Windows: w.Spec.Windows, MaxUpdates: w.MaxUpdates}
-	if w.Shards <= 0 && !w.isGlobal(workflowID) {
-		params.Idle = w.Idle
+	w.updates.Add(1)
+	params := workflows.WindowParams{Pipeline: w.spec.Name, Windows: w.spec.Windows, MaxUpdates: w.opts.MaxUpdates}
+	if w.opts.Shards <= 0 && workflowID != w.workflowID(pipelines.GlobalKey) {
+		params.Idle = w.opts.Idle // a per-key workflow ends when its key goes quiet
 	}
-	start := w.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+	start := w.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       workflowID,
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	}, workflows.WindowWorkflow, params)
-	h, err := w.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+	h, err := w.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			UpdateName:   workflows.UpdateWindowBatch,
@@ -224,210 +260,28 @@ func (w *Window) update(ctx context.Context, workflowID string, b schemas.Window
 	return ack, h.Get(ctx, &ack)
 }
 
-func (w *Window) isGlobal(workflowID string) bool {
-	return workflowID == workflows.WindowIDPrefix+w.Spec.Name+"/"+pipelines.GlobalKey
-}
-
-// recordLate writes the records of late partials to late_records (once each, keyed by
-// offset) and copies them to the pipeline's late topic.
+// recordLate records the Kafka records of late partials, each once (a record is in one
+// partial per window size).
 func (w *Window) recordLate(ctx context.Context, ack schemas.WindowAck, members [][]windowItem) error {
-	if len(ack.Late) == 0 {
-		return nil
-	}
 	seen := map[kafka.TopicPartition]bool{}
 	var rows []schemas.LateRecord
-	var msgs []*kafka.Message
+	var copies []*kafka.Message
 	now := time.Now().UTC()
 	for _, i := range ack.Late {
 		for _, it := range members[i] {
 			tp := it.msg.TopicPartition
 			k := kafka.TopicPartition{Partition: tp.Partition, Offset: tp.Offset}
 			if seen[k] {
-				continue // a record is in one partial per window size
+				continue
 			}
 			seen[k] = true
-			rows = append(rows, schemas.LateRecord{Topic: *tp.Topic, Partition: tp.Partition, Offset: int64(tp.Offset), Pipeline: w.Spec.Name, Key: it.item.Key, Reason: "late: window already closed", At: now})
-			lm := kafkaio.DeadLetter(it.msg, "late: window already closed")
-			lm.TopicPartition.Topic = ptr(schemas.LateTopic(w.Spec.Name))
-			msgs = append(msgs, lm)
+			rows = append(rows, schemas.LateRecord{Topic: *tp.Topic, Partition: tp.Partition, Offset: int64(tp.Offset), Pipeline: w.spec.Name, Key: it.item.Key, Reason: reasonWindowClosed, At: now})
+			c := kafkaio.DeadLetter(it.msg, reasonWindowClosed)
+			c.TopicPartition.Topic = ptr(schemas.LateTopic(w.spec.Name))
+			copies = append(copies, c)
 		}
 	}
-	if err := w.DB.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
-		return fmt.Errorf("record %d late %s records: %w", len(rows), w.Spec.Name, err)
-	}
-	return w.Late.Send(ctx, msgs...)
+	return recordLate(ctx, w.db, w.late, rows, copies)
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// SendPieces hands a key's window pieces (partials built elsewhere, each from one source
-// range) to its window workflow, implementing activities.WindowSender, and returns how many
-// of its partials came for windows already closed (their pieces are recorded as late).
-//
-// Callers for the same workflow are grouped: while one update is in flight, the pieces of
-// every caller that arrives meanwhile wait and go together in the next one, so one process
-// sends one update at a time per workflow however many travelers flush at once. A piece is
-// applied once: a repeat within a group is merged with the first, and one the workflow
-// already applied is dropped when the workflow turns the batch away.
-func (w *Window) SendPieces(ctx context.Context, key string, pieces []schemas.WindowPiece) (int, error) {
-	workflowID := w.WorkflowID(key)
-	w.queue.mu.Lock()
-	if w.queue.waiting == nil {
-		w.queue.waiting, w.queue.sending = map[string]*pieceGroup{}, map[string]bool{}
-	}
-	g := w.queue.waiting[workflowID]
-	if g == nil {
-		g = &pieceGroup{key: key, index: map[string]int{}, done: make(chan struct{})}
-		w.queue.waiting[workflowID] = g
-	}
-	mine := make([]int, 0, len(pieces))
-	for _, p := range pieces {
-		id := p.Range.TopicPartition() + "@" + strconv.FormatInt(p.Range.From, 10)
-		i, ok := g.index[id]
-		if !ok {
-			i = len(g.pieces)
-			g.index[id] = i
-			g.pieces = append(g.pieces, p)
-		}
-		mine = append(mine, i)
-	}
-	if !w.queue.sending[workflowID] {
-		w.queue.sending[workflowID] = true
-		go w.drainPieces(workflowID)
-	}
-	w.queue.mu.Unlock()
-	select {
-	case <-g.done:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	if g.err != nil {
-		return 0, g.err
-	}
-	late := 0
-	for _, i := range mine {
-		late += g.late[i]
-	}
-	return late, nil
-}
-
-// maxGroup bounds the pieces of one update.
-const maxGroup = 500
-
-// pieceQueue holds, per workflow, the pieces waiting for the update in flight to finish.
-type pieceQueue struct {
-	mu      sync.Mutex
-	waiting map[string]*pieceGroup
-	sending map[string]bool
-}
-
-// pieceGroup is the pieces of one update and, once done is closed, its outcome.
-type pieceGroup struct {
-	key    string
-	pieces []schemas.WindowPiece
-	index  map[string]int
-	done   chan struct{}
-	late   []int // late partials per piece
-	err    error
-}
-
-// drainPieces sends a workflow's waiting groups one after another until none is left.
-func (w *Window) drainPieces(workflowID string) {
-	for {
-		w.queue.mu.Lock()
-		g := w.queue.waiting[workflowID]
-		if g == nil {
-			delete(w.queue.sending, workflowID)
-			w.queue.mu.Unlock()
-			return
-		}
-		delete(w.queue.waiting, workflowID)
-		w.queue.mu.Unlock()
-		// An update carries at most maxGroup pieces, well under Temporal's payload limit.
-		g.late = make([]int, 0, len(g.pieces))
-		for chunk := range slices.Chunk(g.pieces, maxGroup) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			late, err := w.sendGroup(ctx, workflowID, g.key, chunk)
-			cancel()
-			if err != nil {
-				g.err = err
-				break
-			}
-			g.late = append(g.late, late...)
-		}
-		close(g.done)
-	}
-}
-
-// sendGroup sends pieces in one update, rebuilt without the pieces the workflow says it
-// applied when it turns the batch away, and returns the late partials of each piece.
-func (w *Window) sendGroup(ctx context.Context, workflowID, key string, pieces []schemas.WindowPiece) ([]int, error) {
-	left := make([]int, len(pieces)) // indices of the pieces still to send
-	for i := range pieces {
-		left[i] = i
-	}
-	var owner []int // the piece of each partial of the batch sent
-	ack, sent, err := w.updatePastApplied(ctx, workflowID, func(applied map[string]int64) (schemas.WindowBatch, bool) {
-		if applied != nil {
-			rest := left[:0:0]
-			for _, i := range left {
-				if a, ok := applied[pieces[i].Range.TopicPartition()]; !ok || pieces[i].Range.From > a {
-					rest = append(rest, i)
-				}
-			}
-			left = rest
-		}
-		var b schemas.WindowBatch
-		owner = owner[:0]
-		for _, i := range left {
-			b.Ranges = append(b.Ranges, pieces[i].Range)
-			b.Partials = append(b.Partials, pieces[i].Partials...)
-			for range pieces[i].Partials {
-				owner = append(owner, i)
-			}
-		}
-		return b, len(left) > 0
-	})
-	if err != nil {
-		return nil, err
-	}
-	late := make([]int, len(pieces))
-	if !sent {
-		return late, nil
-	}
-	for _, p := range ack.Late {
-		late[owner[p]]++
-	}
-	return late, w.recordLatePieces(ctx, key, pieces, late)
-}
-
-// recordLatePieces records each piece with a late partial once in late_records, keyed by
-// its range, and copies it to the pipeline's late topic.
-func (w *Window) recordLatePieces(ctx context.Context, key string, pieces []schemas.WindowPiece, late []int) error {
-	var rows []schemas.LateRecord
-	var msgs []*kafka.Message
-	now := time.Now().UTC()
-	for i, n := range late {
-		if n == 0 {
-			continue
-		}
-		r := pieces[i].Range
-		if len(pieces[i].Partials) > 0 {
-			key = pieces[i].Partials[0].Key // a sharded workflow's group mixes keys
-		}
-		rows = append(rows, schemas.LateRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.From, Pipeline: w.Spec.Name, Key: key, Reason: "late: window already closed", At: now})
-		b, err := json.Marshal(pieces[i])
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, kafkaio.Message(schemas.LateTopic(w.Spec.Name), []byte(key), b,
-			kafka.Header{Key: kafkaio.HeaderReason, Value: []byte("late: window already closed")}))
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	if err := w.DB.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
-		return fmt.Errorf("record %d late %s pieces: %w", len(rows), w.Spec.Name, err)
-	}
-	return w.Late.Send(ctx, msgs...)
-}

@@ -19,7 +19,10 @@ func likeItem(video string, partition int32, offset int64, at time.Time) windowI
 }
 
 func TestAggregateMakesOnePartialPerKeyAndWindow(t *testing.T) {
-	w := &Window{Spec: pipelines.Likes()}
+	w, err := NewWindow(pipelines.Likes(), nil, nil, nil, WindowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Date(2026, 1, 1, 10, 0, 30, 0, time.UTC)
 	items := []windowItem{
 		likeItem("a", 0, 10, t0), likeItem("a", 0, 11, t0.Add(time.Second)), likeItem("b", 1, 5, t0),

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -39,6 +40,16 @@ type Like struct {
 	Version int       `json:"v"`
 	VideoID string    `json:"video_id"`
 	At      time.Time `json:"at"`
+}
+
+// LikeRecord is the record of one like of a video at a time: its key (the video id, so a
+// video's likes stay in one partition) and its JSON value.
+func LikeRecord(videoID string, at time.Time) (key, value []byte, err error) {
+	value, err = json.Marshal(Like{Version: RecordVersion, VideoID: videoID, At: at.UTC()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode a like of %s: %w", videoID, err)
+	}
+	return []byte(videoID), value, nil
 }
 
 // Transaction is one fake e-commerce transaction. The ten user ids each start with a
@@ -80,7 +91,7 @@ type WindowResult struct {
 }
 
 // WindowOutput is the record a closed window writes to its output topic, keyed by
-// "key|size|start" so that a repeat is recognisable.
+// WindowKey so that a repeat is recognisable.
 type WindowOutput struct {
 	Version     int       `json:"v"`
 	Pipeline    string    `json:"pipeline"`
@@ -103,8 +114,14 @@ type OffsetRange struct {
 	To        int64  `json:"o"`
 }
 
-// TopicPartition names the range's partition as "topic/partition".
-func (r OffsetRange) TopicPartition() string { return fmt.Sprintf("%s/%d", r.Topic, r.Partition) }
+// TopicPartition names the range's partition, as TopicPartition does.
+func (r OffsetRange) TopicPartition() string { return TopicPartition(r.Topic, r.Partition) }
+
+// TopicPartition names a partition as workflows key what they applied of it:
+// "topic/partition".
+func TopicPartition(topic string, partition int32) string {
+	return topic + "/" + strconv.FormatInt(int64(partition), 10)
+}
 
 // WindowPartial is the bridge's pre-aggregate of one key's records in one window.
 type WindowPartial struct {
@@ -114,10 +131,11 @@ type WindowPartial struct {
 	Partial     window.Partial `json:"a"`
 }
 
-// WindowKey identifies one key's window of one size, as the bridge groups partials and the
-// window workflow keeps its open windows.
+// WindowKey identifies one key's window of one size: "key|size in seconds|start", the start
+// in RFC 3339 (UTC). The bridge groups partials by it, the window workflow keys its open
+// windows by it, and a closed window's output record is keyed by it.
 func WindowKey(key string, sizeSeconds int64, start time.Time) string {
-	return key + "|" + strconv.FormatInt(sizeSeconds, 10) + "|" + strconv.FormatInt(start.UnixNano(), 10)
+	return key + "|" + strconv.FormatInt(sizeSeconds, 10) + "|" + start.UTC().Format(time.RFC3339Nano)
 }
 
 // WindowBatch is what a bridge batch carries to one window workflow: partials, and the

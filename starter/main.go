@@ -4,19 +4,21 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/tributary-dev/tributary/internal/cli"
+	"github.com/tributary-dev/tributary/internal/config"
 )
 
 func main() {
-	level := slog.LevelInfo
-	_ = level.UnmarshalText([]byte(os.Getenv("TRIBUTARY_LOG_LEVEL")))
-	if os.Getenv("TRIBUTARY_LOG_LEVEL") == "" {
-		level = slog.LevelWarn
+	level, err := config.LogLevel(slog.LevelWarn)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -24,7 +24,12 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level, err := config.LogLevel(slog.LevelInfo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workers:", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := run(log); err != nil {
 		log.Error("workers stopped", "err", err)
 		os.Exit(1)

@@ -2,10 +2,8 @@ package workflows
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
@@ -74,17 +72,6 @@ type JoinResult struct {
 	Duplicates int
 }
 
-// finishOptions run the store-and-ack step as a local activity: fewer history events and
-// lower latency than a regular activity; retried until it succeeds.
-var finishOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 30 * time.Second,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    100 * time.Millisecond,
-		BackoffCoefficient: 2,
-		MaximumInterval:    10 * time.Second,
-	},
-}
-
 // JoinWorkflow joins rows of the three join topics by event id. When an id has a row from
 // every topic, or its deadline passes first, one local activity stores its rows and joined
 // event and emits its ack.
@@ -94,33 +81,14 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 		return JoinResult{}, fmt.Errorf("register query: %w", err)
 	}
 	signals := workflow.GetSignalChannel(ctx, SignalJoinArrivals)
-	timer := deadlineTimer{}
-	for {
-		timer.arm(ctx, j.nextDeadline())
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
-			var s schemas.JoinSignal
-			c.Receive(ctx, &s)
-			j.apply(ctx, s)
-		})
-		if timer.future != nil {
-			sel.AddFuture(timer.future, func(workflow.Future) { timer.fired() })
-		}
-		sel.Select(ctx)
-		if err := j.drainAndFinish(ctx, signals); err != nil {
-			return JoinResult{}, err
-		}
-		if !p.Sharded && j.result != nil {
-			return *j.result, nil
-		}
-		if p.Sharded && j.shouldContinueAsNew(ctx) {
-			if err := j.drainAndFinish(ctx, signals); err != nil {
-				return JoinResult{}, err
-			}
-			p.State = j.state
-			return JoinResult{}, workflow.NewContinueAsNewError(ctx, JoinWorkflow, p)
-		}
+	err := runEntity[schemas.JoinSignal](ctx, signals, j, p.Sharded, p.MaxHistory, func() error {
+		p.State = j.state
+		return workflow.NewContinueAsNewError(ctx, JoinWorkflow, p)
+	})
+	if err != nil {
+		return JoinResult{}, err
 	}
+	return *j.result, nil
 }
 
 type joiner struct {
@@ -174,7 +142,7 @@ func (j *joiner) status() (JoinStatus, error) {
 func (j *joiner) apply(ctx workflow.Context, s schemas.JoinSignal) {
 	s0 := j.state
 	for _, a := range s.Arrivals {
-		tp := a.Topic + "/" + strconv.Itoa(int(a.Partition))
+		tp := schemas.TopicPartition(a.Topic, a.Partition)
 		if w, seen := s0.Applied[tp]; seen && a.Offset <= w {
 			s0.Stats.Redelivered++
 			continue
@@ -204,8 +172,8 @@ func (j *joiner) apply(ctx workflow.Context, s schemas.JoinSignal) {
 	}
 }
 
-// nextDeadline is the earliest deadline of a pending id, or zero when none is pending.
-func (j *joiner) nextDeadline() time.Time {
+// nextWake is the earliest deadline of a pending id, or zero when none is pending.
+func (j *joiner) nextWake() time.Time {
 	q := j.state.Queue
 	for len(q) > 0 && j.state.Pending[q[0]] == nil {
 		q = q[1:]
@@ -217,25 +185,18 @@ func (j *joiner) nextDeadline() time.Time {
 	return j.state.Pending[q[0]].Deadline
 }
 
-// drainAndFinish applies every signal already delivered, then stores and acks whatever is
-// ready or past its deadline, and repeats until no signal is waiting: no signal is left
-// unread when the run ends.
-func (j *joiner) drainAndFinish(ctx workflow.Context, signals workflow.ReceiveChannel) error {
-	for {
-		var s schemas.JoinSignal
-		for signals.ReceiveAsync(&s) {
-			j.apply(ctx, s)
-			s = schemas.JoinSignal{}
-		}
-		req := j.collect(workflow.Now(ctx))
-		if len(req.Events) == 0 && len(req.Late) == 0 {
-			return nil
-		}
-		if err := j.finish(ctx, req); err != nil {
-			return err
-		}
+// settle stores and acks whatever is ready or past its deadline, and the late rows; it
+// holds nothing back, so force changes nothing.
+func (j *joiner) settle(ctx workflow.Context, _ bool) (bool, error) {
+	req := j.collect(workflow.Now(ctx))
+	if len(req.Events) == 0 && len(req.Late) == 0 {
+		return false, nil
 	}
+	return true, j.finish(ctx, req)
 }
+
+// finished reports that a per-event run has stored and acked its event.
+func (j *joiner) finished() bool { return j.result != nil }
 
 // collect takes the ready ids and those past their deadline out of Pending.
 func (j *joiner) collect(now time.Time) activities.FinishJoinsRequest {
@@ -275,7 +236,7 @@ func (j *joiner) collect(now time.Time) activities.FinishJoinsRequest {
 func (j *joiner) finish(ctx workflow.Context, req activities.FinishJoinsRequest) error {
 	var a *activities.Activities
 	var res activities.FinishJoinsResult
-	lctx := workflow.WithLocalActivityOptions(ctx, finishOptions)
+	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
 	if err := workflow.ExecuteLocalActivity(lctx, a.FinishJoins, req).Get(ctx, &res); err != nil {
 		return fmt.Errorf("finish %d joins: %w", len(req.Events), err)
 	}
@@ -313,40 +274,3 @@ func (j *joiner) remember(id string) {
 		j.state.Done = j.state.Done[1:]
 	}
 }
-
-func (j *joiner) shouldContinueAsNew(ctx workflow.Context) bool {
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || (j.p.MaxHistory > 0 && info.GetCurrentHistoryLength() >= j.p.MaxHistory)
-}
-
-// runWriter names the running workflow run in the rows it writes, so that its own retried
-// activity is told apart from another run writing the same row.
-func runWriter(ctx workflow.Context) string {
-	info := workflow.GetInfo(ctx)
-	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID
-}
-
-// deadlineTimer keeps one timer for the earliest pending deadline. Deadlines only grow as
-// ids arrive, so the timer is rarely replaced, and a signal does not cost a timer.
-type deadlineTimer struct {
-	future workflow.Future
-	at     time.Time
-	cancel workflow.CancelFunc
-}
-
-func (t *deadlineTimer) arm(ctx workflow.Context, at time.Time) {
-	if at.IsZero() || (t.future != nil && !at.Before(t.at)) {
-		return
-	}
-	if t.cancel != nil {
-		t.cancel()
-	}
-	tctx, cancel := workflow.WithCancel(ctx)
-	d := at.Sub(workflow.Now(ctx))
-	if d < time.Millisecond {
-		d = time.Millisecond
-	}
-	t.future, t.at, t.cancel = workflow.NewTimer(tctx, d), at, cancel
-}
-
-func (t *deadlineTimer) fired() { t.future, t.cancel = nil, nil }

@@ -1,7 +1,7 @@
 package workflows
 
-// Temporal names: the task queue, workflow types, signals, queries and id prefixes.
-// Mains, the bridge and tests take them from here.
+// Temporal names: the task queue, workflow types, signals, updates and queries. Mains, the
+// bridge and tests take them from here; workflow ids are spelled in ids.go.
 const (
 	// TaskQueue is where every Tributary workflow and activity runs.
 	TaskQueue = "tributary"
@@ -10,39 +10,24 @@ const (
 	WorkflowJoin = "JoinWorkflow"
 	// WorkflowSimulateJoin is SimulateJoinWorkflow's type name.
 	WorkflowSimulateJoin = "SimulateJoinWorkflow"
-
 	// WorkflowWindow is WindowWorkflow's type name.
 	WorkflowWindow = "WindowWorkflow"
-	// WindowIDPrefix + pipeline + "/" + key (or "shard-" + n) is a window workflow's id.
-	WindowIDPrefix = "window/"
-
 	// WorkflowTraveler is TravelerWorkflow's type name.
 	WorkflowTraveler = "TravelerWorkflow"
-	// TravelerIDPrefix + traveler id is the workflow id of a per-traveler workflow.
-	TravelerIDPrefix = "traveler/"
-	// TravelerShardIDPrefix + shard number is the workflow id of a traveler shard.
-	TravelerShardIDPrefix = "traveler-shard/"
-	// SignalTravelerReadings carries a batch of sensor readings to a TravelerWorkflow.
-	SignalTravelerReadings = "traveler-readings"
-	// QueryCurrent answers a traveler's live visits (TravelerCurrent).
-	QueryCurrent = "current"
-
 	// WorkflowSignalCeiling is SignalCeilingWorkflow's type name.
 	WorkflowSignalCeiling = "SignalCeilingWorkflow"
-	// CeilingIDPrefix + n is the workflow id of the bench's ceiling probes.
-	CeilingIDPrefix = "ceiling/"
 
 	// SignalJoinArrivals carries a batch of join rows to a JoinWorkflow.
 	SignalJoinArrivals = "join-arrivals"
-	// QueryStatus answers a JoinWorkflow's JoinStatus.
+	// SignalTravelerReadings carries a batch of sensor readings to a TravelerWorkflow.
+	SignalTravelerReadings = "traveler-readings"
+	// UpdateWindowBatch carries a batch of window partials to a WindowWorkflow.
+	UpdateWindowBatch = "window-batch"
+
+	// QueryStatus answers a workflow's status (JoinStatus, WindowStatus, TravelerStatus).
 	QueryStatus = "status"
+	// QueryCurrent answers a traveler's live visits (TravelerCurrent).
+	QueryCurrent = "current"
 	// QueryProgress answers a simulation's progress.
 	QueryProgress = "progress"
-
-	// JoinEventIDPrefix + event id is the workflow id of a per-event join.
-	JoinEventIDPrefix = "join/"
-	// JoinShardIDPrefix + shard number is the workflow id of a join shard.
-	JoinShardIDPrefix = "join-shard/"
-	// SimulationIDPrefix + pipeline + "/" + run id is the workflow id of a simulation.
-	SimulationIDPrefix = "simulate/"
 )

@@ -3,10 +3,8 @@ package workflows
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
@@ -96,50 +94,15 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 		return TravelerStats{}, fmt.Errorf("register query: %w", err)
 	}
 	signals := workflow.GetSignalChannel(ctx, SignalTravelerReadings)
-	timer := deadlineTimer{}
-	for {
-		timer.arm(ctx, t.nextWake())
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
-			var s schemas.TravelerSignal
-			c.Receive(ctx, &s)
-			t.apply(ctx, s)
-		})
-		if timer.future != nil {
-			sel.AddFuture(timer.future, func(workflow.Future) { timer.fired() })
-		}
-		sel.Select(ctx)
-		if err := t.drainAndFlush(ctx, signals, false); err != nil {
-			return t.state.Stats, err
-		}
-		if !p.Sharded && len(t.state.Travelers) == 0 {
-			if err := t.drainAndFlush(ctx, signals, true); err != nil {
-				return t.state.Stats, err
-			}
-			return t.state.Stats, nil
-		}
-		if p.Sharded && t.shouldContinueAsNew(ctx) {
-			if err := t.drainAndFlush(ctx, signals, true); err != nil {
-				return t.state.Stats, err
-			}
-			p.State = t.state
-			return t.state.Stats, workflow.NewContinueAsNewError(ctx, TravelerWorkflow, p)
-		}
-	}
+	err := runEntity[schemas.TravelerSignal](ctx, signals, t, p.Sharded, p.MaxHistory, func() error {
+		p.State = t.state
+		return workflow.NewContinueAsNewError(ctx, TravelerWorkflow, p)
+	})
+	return t.state.Stats, err
 }
 
 // versionFlushActivity is the change id of flushing visits through a regular activity.
 const versionFlushActivity = "flush-visits-activity"
-
-// flushOptions run FlushVisits as a regular activity, retried until it succeeds.
-var flushOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: time.Minute,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    200 * time.Millisecond,
-		BackoffCoefficient: 2,
-		MaximumInterval:    10 * time.Second,
-	},
-}
 
 type travelers struct {
 	flushAsActivity bool
@@ -189,7 +152,7 @@ func (t *travelers) apply(ctx workflow.Context, s schemas.TravelerSignal) {
 	fresh := s.Readings[:0:0]
 	var unknown []string
 	for _, r := range s.Readings {
-		tp := r.Ref.Topic + "/" + strconv.Itoa(int(r.Ref.Partition))
+		tp := schemas.TopicPartition(r.Ref.Topic, r.Ref.Partition)
 		if w, seen := t.state.Applied[tp]; seen && r.Ref.Offset <= w {
 			t.state.Stats.Redelivered++
 			continue
@@ -223,7 +186,7 @@ func (t *travelers) floors(ctx workflow.Context, ids []string) map[string]map[st
 		return out
 	}
 	var a *activities.Activities
-	lctx := workflow.WithLocalActivityOptions(ctx, finishOptions)
+	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
 	if err := workflow.ExecuteLocalActivity(lctx, a.TravelerFloors, ids).Get(ctx, &out); err != nil {
 		// Retried until the workflow is cancelled; only cancellation gets here.
 		workflow.GetLogger(ctx).Warn("traveler floors", "err", err)
@@ -255,59 +218,50 @@ func (t *travelers) nextWake() time.Time {
 	return next
 }
 
-// drainAndFlush applies every signal already delivered, ends the travelers gone quiet, and
-// flushes what became final, until no signal is waiting. Unless forced, ended visits wait
-// up to FlushDelay to go with others.
-func (t *travelers) drainAndFlush(ctx workflow.Context, signals workflow.ReceiveChannel, force bool) error {
-	for {
-		var s schemas.TravelerSignal
-		for signals.ReceiveAsync(&s) {
-			t.apply(ctx, s)
-			s = schemas.TravelerSignal{}
+// settle ends the visits of travelers gone quiet and flushes what became final. Unless
+// forced, ended visits wait up to FlushDelay to go with others.
+func (t *travelers) settle(ctx workflow.Context, force bool) (bool, error) {
+	now := workflow.Now(ctx)
+	for _, id := range workflow.DeterministicKeys(t.state.Travelers) {
+		tr := t.state.Travelers[id]
+		if now.Before(tr.LastArrival.Add(t.p.IdleGap + t.p.Disorder)) {
+			continue
 		}
-		now := workflow.Now(ctx)
-		for _, id := range workflow.DeterministicKeys(t.state.Travelers) {
-			tr := t.state.Travelers[id]
-			if now.Before(tr.LastArrival.Add(t.p.IdleGap + t.p.Disorder)) {
-				continue
-			}
-			closed, rejected := tr.Tracker.Flush()
-			t.closed = append(t.closed, closed...)
-			t.rejected = append(t.rejected, rejected...)
-			t.state.Stats.Stale += tr.Tracker.Stale
-			delete(t.state.Travelers, id)
-		}
-		held := len(t.closed) + len(t.rejected)
-		if held == 0 {
-			return nil
-		}
-		if t.heldSince.IsZero() {
-			t.heldSince = now
-		}
-		if !force && held < maxHeldVisits && now.Before(t.heldSince.Add(t.p.FlushDelay)) {
-			return nil
-		}
-		t.heldSince = time.Time{}
-		req := activities.FlushVisitsRequest{Writer: t.writer, Visits: t.closed, Rejected: t.rejected}
-		t.closed, t.rejected = nil, nil
-		var a *activities.Activities
-		var res activities.FlushVisitsResult
-		var f workflow.Future
-		if t.flushAsActivity {
-			f = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, flushOptions), a.FlushVisits, req)
-		} else {
-			f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, finishOptions), a.FlushVisits, req)
-		}
-		if err := f.Get(ctx, &res); err != nil {
-			return fmt.Errorf("flush %d visits: %w", len(req.Visits), err)
-		}
-		t.state.Stats.Visits += int64(len(req.Visits))
-		t.state.Stats.Rejected += int64(len(req.Rejected))
-		t.state.Stats.LatePartials += int64(res.LatePartials)
+		closed, rejected := tr.Tracker.Flush()
+		t.closed = append(t.closed, closed...)
+		t.rejected = append(t.rejected, rejected...)
+		t.state.Stats.Stale += tr.Tracker.Stale
+		delete(t.state.Travelers, id)
 	}
+	held := len(t.closed) + len(t.rejected)
+	if held == 0 {
+		return false, nil
+	}
+	if t.heldSince.IsZero() {
+		t.heldSince = now
+	}
+	if !force && held < maxHeldVisits && now.Before(t.heldSince.Add(t.p.FlushDelay)) {
+		return false, nil
+	}
+	t.heldSince = time.Time{}
+	req := activities.FlushVisitsRequest{Writer: t.writer, Visits: t.closed, Rejected: t.rejected}
+	t.closed, t.rejected = nil, nil
+	var a *activities.Activities
+	var res activities.FlushVisitsResult
+	var f workflow.Future
+	if t.flushAsActivity {
+		f = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, flushOptions), a.FlushVisits, req)
+	} else {
+		f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, localOptions), a.FlushVisits, req)
+	}
+	if err := f.Get(ctx, &res); err != nil {
+		return true, fmt.Errorf("flush %d visits: %w", len(req.Visits), err)
+	}
+	t.state.Stats.Visits += int64(len(req.Visits))
+	t.state.Stats.Rejected += int64(len(req.Rejected))
+	t.state.Stats.LatePartials += int64(res.LatePartials)
+	return true, nil
 }
 
-func (t *travelers) shouldContinueAsNew(ctx workflow.Context) bool {
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() || (t.p.MaxHistory > 0 && info.GetCurrentHistoryLength() >= t.p.MaxHistory)
-}
+// finished reports that a per-traveler run's traveler went quiet and its visits are stored.
+func (t *travelers) finished() bool { return len(t.state.Travelers) == 0 }

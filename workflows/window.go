@@ -28,7 +28,7 @@ type WindowParams struct {
 
 // WindowState is a WindowWorkflow's serialisable state.
 type WindowState struct {
-	// Open windows by "key|size|start".
+	// Open windows by schemas.WindowKey.
 	Open map[string]*OpenWindow
 	// Applied maps "topic/partition" to the last offset of the last batch applied.
 	Applied map[string]int64
@@ -65,14 +65,6 @@ type WindowStatus struct {
 	Applied   map[string]int64
 	Stats     WindowStats
 }
-
-// UpdateWindowBatch is the update that carries a bridge batch to a WindowWorkflow.
-const UpdateWindowBatch = "window-batch"
-
-// ErrStraddle is the type of the rejection of a batch whose offsets overlap what the
-// workflow already applied; its details carry the workflow's Applied map, from which the
-// bridge rebuilds the batch with only the records past it.
-const ErrStraddle = "BatchOverlapsApplied"
 
 // WindowWorkflow aggregates a key's (or shard's) records into event-time windows, closes
 // each at its end plus grace (by timer, or sooner when the event-time watermark passes it),
@@ -150,9 +142,14 @@ func newWindower(p WindowParams) *windower {
 	if s == nil {
 		s = &WindowState{}
 	}
-	if s.Open == nil {
-		s.Open = map[string]*OpenWindow{}
+	// Open windows are keyed by schemas.WindowKey. A state carried over by a run of an older
+	// version may spell its keys otherwise, so they are made again from the windows.
+	open := make(map[string]*OpenWindow, len(s.Open))
+	for _, k := range workflow.DeterministicKeys(s.Open) {
+		ow := s.Open[k]
+		open[schemas.WindowKey(ow.Key, ow.SizeSeconds, ow.Start)] = ow
 	}
+	s.Open = open
 	if s.Applied == nil {
 		s.Applied = map[string]int64{}
 	}
@@ -172,14 +169,14 @@ func (w *windower) status() (WindowStatus, error) {
 func (w *windower) validate(b schemas.WindowBatch) error {
 	for _, r := range b.Ranges {
 		if applied, ok := w.state.Applied[r.TopicPartition()]; ok && r.From <= applied {
-			return temporal.NewNonRetryableApplicationError(
+			return newOffsetsAppliedError(
 				fmt.Sprintf("batch range %s [%d,%d] overlaps applied offset %d", r.TopicPartition(), r.From, r.To, applied),
-				ErrStraddle, nil, w.appliedCopy())
+				w.appliedCopy())
 		}
 	}
 	for _, pt := range b.Partials {
 		if _, ok := w.specs[pt.SizeSeconds]; !ok {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no %ds windows in pipeline %s", pt.SizeSeconds, w.p.Pipeline), "UnknownWindow", nil)
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no %ds windows in pipeline %s", pt.SizeSeconds, w.p.Pipeline), ErrorTypeUnknownWindow, nil)
 		}
 	}
 	return nil
@@ -290,7 +287,7 @@ func (w *windower) flushDue(ctx workflow.Context) error {
 	req := activities.FlushRequest{Pipeline: w.p.Pipeline, Writer: runWriter(ctx), Windows: due, ClosedAt: now}
 	var a *activities.Activities
 	var res activities.FlushResult
-	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, finishOptions), a.FlushWindows, req).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, localOptions), a.FlushWindows, req).Get(ctx, &res); err != nil {
 		return fmt.Errorf("flush %d windows: %w", len(due), err)
 	}
 	w.state.Stats.Closed += int64(len(due) - len(res.AlreadyFinal))

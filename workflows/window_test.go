@@ -133,12 +133,12 @@ func TestWindowRejectsOverlappingOffsets(t *testing.T) {
 	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds})
 	require.NoError(t, first.err)
 	require.NoError(t, next.err)
-	var appErr *temporal.ApplicationError
-	require.True(t, errors.As(overlap.err, &appErr), "got %v", overlap.err)
-	require.Equal(t, ErrStraddle, appErr.Type())
-	var applied map[string]int64
-	require.NoError(t, appErr.Details(&applied))
-	require.Equal(t, map[string]int64{"tx/0": 9}, applied)
+	rejected, ok, err := AsOffsetsAppliedError(overlap.err)
+	require.NoError(t, err)
+	require.True(t, ok, "got %v", overlap.err)
+	require.Equal(t, map[string]int64{"tx/0": 9}, rejected.Applied)
+	_, ok, _ = AsOffsetsAppliedError(errors.New("another error"))
+	require.False(t, ok)
 	require.Len(t, rec.flushed, 1)
 	require.Equal(t, int64(3), rec.flushed[0].Partial.Count, "the overlapping batch counted nothing")
 }

@@ -41,9 +41,10 @@ type Server struct {
 	DB       *gorm.DB
 	Temporal client.Client
 	Producer *kafkaio.Producer
-	// TravelerWorkflowID names the workflow that follows a traveler.
-	TravelerWorkflowID func(travelerID string) string
-	Log                *slog.Logger
+	// TravelerShards is how the sensors pipeline keys its workflows (see
+	// workflows.TravelerWorkflowID).
+	TravelerShards int
+	Log            *slog.Logger
 	// Poll is how often the live feed looks for newly closed windows (1 s when zero).
 	Poll time.Duration
 	// Now is the clock of ingested likes (time.Now when nil).
@@ -246,7 +247,7 @@ func (s *Server) current(w http.ResponseWriter, r *http.Request) {
 		Open       []visitView `json:"open"`
 		Pending    int         `json:"pending"`
 	}{TravelerID: id, Open: []visitView{}}
-	v, err := s.Temporal.QueryWorkflow(r.Context(), s.TravelerWorkflowID(id), "", workflows.QueryCurrent, id)
+	v, err := s.Temporal.QueryWorkflow(r.Context(), workflows.TravelerWorkflowID(id, s.TravelerShards), "", workflows.QueryCurrent, id)
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
@@ -345,10 +346,14 @@ func (s *Server) like(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	at := s.now().UTC()
+	key, value, err := schemas.LikeRecord(id, at)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
 	msgs := make([]*kafka.Message, body.Count)
 	for i := range msgs {
-		b, _ := json.Marshal(schemas.Like{Version: schemas.RecordVersion, VideoID: id, At: at})
-		msgs[i] = kafkaio.Message(schemas.TopicLikes, []byte(id), b)
+		msgs[i] = kafkaio.Message(schemas.TopicLikes, key, value)
 	}
 	if err := s.Producer.Send(r.Context(), msgs...); err != nil {
 		s.Log.Error("ingest likes", "video", id, "err", err)

@@ -60,8 +60,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(p.Close)
 	now := time.Now().UTC().Truncate(time.Minute)
-	s := &api.Server{DB: g, Producer: p, Log: log, Poll: 100 * time.Millisecond,
-		TravelerWorkflowID: func(id string) string { return "traveler/" + id }}
+	s := &api.Server{DB: g, Producer: p, Log: log, Poll: 100 * time.Millisecond}
 	f := &fixture{srv: httptest.NewServer(s.Handler()), db: g, bootstrap: bootstrap, now: now}
 	t.Cleanup(f.srv.Close)
 	f.seed(t)

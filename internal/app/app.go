@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -53,14 +52,19 @@ type Deps struct {
 	Temporal client.Client
 	DB       *gorm.DB
 	Producer *kafkaio.Producer
-
-	sensorWindowsOnce sync.Once
-	sensorWindows     *bridge.Window
+	// SensorWindows is where traveler workflows' FlushVisits sends visit speeds: the
+	// sensors window pipeline. One per process, so that its update count covers them all.
+	SensorWindows *bridge.PieceSender
 }
 
-// Connect creates the topics, opens the database, starts a producer and dials Temporal,
+// Connect checks every pipeline spec, creates the topics, opens the database, starts a producer and dials Temporal,
 // retrying the dial until ctx ends (the server may still be starting).
 func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, error) {
+	for _, spec := range append(WindowPipelines(), pipelines.Sensors(cfg.SensorGrace)) {
+		if err := spec.Validate(); err != nil {
+			return nil, fmt.Errorf("window pipeline %s: %w", spec.Name, err)
+		}
+	}
 	d := &Deps{Config: cfg, Log: log}
 	if err := kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, cfg.Partitions, Topics()...); err != nil {
 		return nil, err
@@ -77,6 +81,12 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 		d.Close()
 		return nil, err
 	}
+	sensorWindows, err := d.windowRouter(pipelines.Sensors(cfg.SensorGrace))
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.SensorWindows = bridge.NewPieceSender(sensorWindows)
 	return d, nil
 }
 
@@ -121,6 +131,9 @@ func isLoopback(hostport string) bool {
 
 // Close releases what Connect opened.
 func (d *Deps) Close() {
+	if d.SensorWindows != nil {
+		d.SensorWindows.Close()
+	}
 	if d.Temporal != nil {
 		d.Temporal.Close()
 	}
@@ -136,7 +149,7 @@ func (d *Deps) Close() {
 
 // Activities returns the activity struct the worker registers.
 func (d *Deps) Activities() *activities.Activities {
-	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log, Windows: d.SensorWindows()}
+	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log, Windows: d.SensorWindows}
 }
 
 // RegisterWorkflows adds every workflow to a worker or a replayer, under its name in workflows/names.go.
@@ -163,52 +176,44 @@ func (d *Deps) NewWorker() worker.Worker {
 
 // bridgeOptions are the settings every bridge of this process shares.
 func (d *Deps) bridgeOptions(ready chan struct{}) bridge.Options {
-	return bridge.Options{
-		Bootstrap:   d.Config.KafkaBootstrap,
-		MaxBatch:    d.Config.MaxBatch,
-		BatchWindow: d.Config.BatchWindow,
-		Concurrency: d.Config.SignalConcurrency,
-		Log:         d.Log,
-		Ready:       ready,
-	}
+	o := d.Config.Bridge
+	o.Bootstrap, o.Log, o.Ready = d.Config.KafkaBootstrap, d.Log, ready
+	return o
 }
 
 // windowRouter builds the router of a window pipeline's records to its workflows.
-func (d *Deps) windowRouter(spec pipelines.Spec) *bridge.Window {
-	return &bridge.Window{
-		Spec: spec, Temporal: d.Temporal, DB: d.DB, Late: d.Producer,
-		Shards: d.Config.WindowShards, Idle: 2 * time.Minute, PerRecord: d.Config.WindowPerRecord, MaxUpdates: d.Config.WindowMaxUpdates,
-	}
-}
-
-// SensorWindows is where traveler workflows send visit speeds: the sensors window
-// pipeline. One per process, so that its Updates count every update sent.
-func (d *Deps) SensorWindows() *bridge.Window {
-	d.sensorWindowsOnce.Do(func() { d.sensorWindows = d.windowRouter(pipelines.Sensors(d.Config.SensorGrace)) })
-	return d.sensorWindows
+func (d *Deps) windowRouter(spec pipelines.Spec) (*bridge.Window, error) {
+	return bridge.NewWindow(spec, d.Temporal, d.DB, d.Producer, d.Config.Windows)
 }
 
 // NewSensorsBridge builds the sensors pipeline's bridge.
 func (d *Deps) NewSensorsBridge(ready chan struct{}) (*bridge.Bridge, error) {
-	c := d.Config
-	p := &bridge.Sensors{Temporal: d.Temporal, Shards: c.TravelerShards, Disorder: c.SensorDisorder, IdleGap: c.SensorIdleGap,
-		FlushDelay: c.SensorFlushDelay, ShardHistory: c.JoinShardHistory, FutureTolerance: c.FutureTolerance}
+	p, err := bridge.NewSensors(d.Temporal, d.Config.Sensors)
+	if err != nil {
+		return nil, err
+	}
 	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
 }
 
 // NewAPI builds the HTTP API server.
 func (d *Deps) NewAPI() *api.Server {
-	follow := &bridge.Sensors{Shards: d.Config.TravelerShards}
-	return &api.Server{DB: d.DB, Temporal: d.Temporal, Producer: d.Producer, TravelerWorkflowID: follow.WorkflowID, Log: d.Log.With("component", "api")}
+	return &api.Server{DB: d.DB, Temporal: d.Temporal, Producer: d.Producer, TravelerShards: d.Config.Sensors.Shards, Log: d.Log.With("component", "api")}
 }
 
 // NewWindowBridge builds a window pipeline's bridge.
 func (d *Deps) NewWindowBridge(spec pipelines.Spec, ready chan struct{}) (*bridge.Bridge, error) {
-	return bridge.New(d.windowRouter(spec), d.Producer, d.bridgeOptions(ready))
+	p, err := d.windowRouter(spec)
+	if err != nil {
+		return nil, err
+	}
+	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
 }
 
 // NewJoinBridge builds the join pipeline's bridge; ready, if set, closes once it owns partitions.
 func (d *Deps) NewJoinBridge(ready chan struct{}) (*bridge.Bridge, error) {
-	p := &bridge.Join{Temporal: d.Temporal, DB: d.DB, Shards: d.Config.JoinShards, Deadline: d.Config.JoinDeadline, ShardHistory: d.Config.JoinShardHistory}
+	p, err := bridge.NewJoin(d.Temporal, d.DB, d.Config.Join)
+	if err != nil {
+		return nil, err
+	}
 	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/worker"
@@ -20,6 +21,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"
 	"github.com/tributary-dev/tributary/internal/txsim"
+	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/workflows"
@@ -47,35 +49,35 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 
 	t.Run("per-event", func(t *testing.T) {
 		cfg := testenv.Config(t)
-		cfg.JoinDeadline = 2 * time.Second
+		cfg.Join.Deadline = 2 * time.Second
 		env := testenv.Start(t, cfg)
 		sendRows(t, env, "rec-complete", schemas.TopicJoin1, schemas.TopicJoin2, schemas.TopicJoin2, schemas.TopicJoin3)
 		sendRows(t, env, "rec-incomplete", schemas.TopicJoin1, schemas.TopicJoin3)
 		for _, id := range []string{"rec-complete", "rec-incomplete"} {
-			waitClosed(t, env, workflows.JoinEventIDPrefix+id)
-			record(env, "join_"+id[4:], workflows.JoinEventIDPrefix+id, "")
+			waitClosed(t, env, workflows.JoinWorkflowID(id, 0))
+			record(env, "join_"+id[4:], workflows.JoinWorkflowID(id, 0), "")
 		}
 	})
 
 	t.Run("sharded", func(t *testing.T) {
 		cfg := testenv.Config(t)
-		cfg.JoinShards = 1
-		cfg.JoinShardHistory = 60
-		cfg.JoinDeadline = 2 * time.Second
+		cfg.Join.Shards = 1
+		cfg.Join.ShardHistory = 60
+		cfg.Join.Deadline = 2 * time.Second
 		env := testenv.Start(t, cfg)
-		shard := workflows.JoinShardIDPrefix + "0"
+		shard := workflows.JoinShardID(0)
 		// One event at a time, each finished before the next, so each costs the shard a
 		// signal and a local activity, and the history passes its limit.
 		for i := range 30 {
 			sendRows(t, env, fmt.Sprintf("shard-%d", i), schemas.JoinTopics...)
-			testenv.Eventually(t, 30*time.Second, "shard to finish an event", func() bool {
+			require.Eventually(t, func() bool {
 				st, err := shardStatus(env, shard)
 				return err == nil && st.Stats.Complete == int64(i+1)
-			})
+			}, 30*time.Second, testenv.Poll, "shard to finish an event")
 		}
 		sendRows(t, env, "shard-half", schemas.TopicJoin2)
 		// Wait for the second run (the first continued as new) to finish every event.
-		testenv.Eventually(t, time.Minute, "shard to continue as new and finish every event", func() bool {
+		require.Eventually(t, func() bool {
 			d, err := env.Deps.Temporal.DescribeWorkflowExecution(context.Background(), shard, "")
 			if err != nil {
 				return false
@@ -83,7 +85,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			st, err := shardStatus(env, shard)
 			return err == nil && d.WorkflowExecutionInfo.GetExecution().GetRunId() != d.WorkflowExecutionInfo.GetFirstRunId() &&
 				st.Pending == 0 && st.Stats.Complete+st.Stats.Incomplete == 31
-		})
+		}, time.Minute, testenv.Poll, "shard to continue as new and finish every event")
 		h := record(env, "join_shard_run2", shard, "")
 		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
 		if first == "" {
@@ -99,12 +101,12 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 
 	t.Run("simulation", func(t *testing.T) {
 		cfg := testenv.Config(t)
-		cfg.JoinShards = 2
-		cfg.JoinDeadline = 2 * time.Second
+		cfg.Join.Shards = 2
+		cfg.Join.Deadline = 2 * time.Second
 		env := testenv.Start(t, cfg)
 		plan := joinsim.Plan{RunID: "recsim", Events: 300, Seed: 3, MissingFraction: 0.05, DuplicateFraction: 0.05, MalformedFraction: 0.02}
 		runSimulation(t, env, plan)
-		record(env, "simulate_join", workflows.SimulationIDPrefix+"join/"+plan.RunID, "")
+		record(env, "simulate_join", workflows.SimulationWorkflowID(schemas.PipelineJoin, plan.RunID), "")
 	})
 
 	t.Run("windows", func(t *testing.T) {
@@ -114,40 +116,34 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		if err := txsim.Produce(ctx, env.Deps.Producer, "rec", 5, 3000, 1000, nil); err != nil {
 			t.Fatal(err)
 		}
-		like, _ := json.Marshal(schemas.Like{Version: schemas.RecordVersion, VideoID: "video-rec", At: time.Now().UTC()})
-		if err := env.Deps.Producer.Send(ctx, kafkaio.Message(schemas.TopicLikes, []byte("video-rec"), like)); err != nil {
-			t.Fatal(err)
-		}
-		testenv.Eventually(t, time.Minute, "transactions windows to close", func() bool {
+		sendLike(t, env, "video-rec")
+		require.Eventually(t, func() bool {
 			v, err := txsim.Verify(ctx, cfg.KafkaBootstrap, env.Deps.DB, time.Now().Add(-2*time.Second), true)
 			return err == nil && v.Records == 3000 && v.Open == 0 && len(v.Differences) == 0
-		})
-		record(env, "window_transactions", workflows.WindowIDPrefix+schemas.PipelineTransactions+"/all", "")
-		record(env, "window_likes", workflows.WindowIDPrefix+schemas.PipelineLikes+"/video-rec", "")
+		}, time.Minute, testenv.Poll, "transactions windows to close")
+		record(env, "window_transactions", workflows.WindowWorkflowID(schemas.PipelineTransactions, pipelines.GlobalKey, 0), "")
+		record(env, "window_likes", workflows.WindowWorkflowID(schemas.PipelineLikes, "video-rec", 0), "")
 	})
 
 	t.Run("window shard", func(t *testing.T) {
 		cfg := testenv.Config(t)
-		cfg.WindowShards = 1
-		cfg.WindowMaxUpdates = 4
+		cfg.Windows.Shards = 1
+		cfg.Windows.MaxUpdates = 4
 		env := testenv.Start(t, cfg)
 		ctx := context.Background()
-		shard := workflows.WindowIDPrefix + schemas.PipelineLikes + "/shard-0"
+		shard := workflows.WindowShardID(schemas.PipelineLikes, 0)
 		// One like at a time, each accepted before the next: one update each, so the
 		// shard continues as new after four.
 		for i := range 6 {
-			like, _ := json.Marshal(schemas.Like{Version: schemas.RecordVersion, VideoID: fmt.Sprintf("video-%d", i), At: time.Now().UTC()})
-			if err := env.Deps.Producer.Send(ctx, kafkaio.Message(schemas.TopicLikes, []byte("v"), like)); err != nil {
-				t.Fatal(err)
-			}
-			testenv.Eventually(t, 30*time.Second, "the shard to take the like", func() bool {
+			sendLike(t, env, fmt.Sprintf("video-%d", i))
+			require.Eventually(t, func() bool {
 				v, err := env.Deps.Temporal.QueryWorkflow(ctx, shard, "", workflows.QueryStatus)
 				if err != nil {
 					return false
 				}
 				var st workflows.WindowStatus
 				return v.Get(&st) == nil && st.Stats.Records >= int64(3*(i+1))
-			})
+			}, 30*time.Second, testenv.Poll, "the shard to take the like")
 		}
 		h := record(env, "window_shard_run2", shard, "")
 		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
@@ -159,45 +155,45 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 
 	t.Run("traveler", func(t *testing.T) {
 		cfg := testenv.Config(t)
-		cfg.SensorIdleGap = time.Second
-		cfg.SensorDisorder = 500 * time.Millisecond
+		cfg.Sensors.IdleGap = time.Second
+		cfg.Sensors.Disorder = 500 * time.Millisecond
 		cfg.SensorGrace = 2 * time.Second
 		env := testenv.Start(t, cfg)
 		rs := recordedTrip("rec-traveler", time.Now().Add(-3*time.Second))
 		rs[5].X += 300 // an impossible jump, dead-lettered by the workflow
 		sendReadings(t, env, rs...)
-		waitClosed(t, env, workflows.TravelerIDPrefix+"rec-traveler")
-		record(env, "traveler", workflows.TravelerIDPrefix+"rec-traveler", "")
-		key := workflows.WindowIDPrefix + schemas.PipelineSensors + "/" + schemas.SensorKey("rec-sensor", "car")
-		testenv.Eventually(t, time.Minute, "the sensor minutes to close", func() bool {
+		waitClosed(t, env, workflows.TravelerWorkflowID("rec-traveler", 0))
+		record(env, "traveler", workflows.TravelerWorkflowID("rec-traveler", 0), "")
+		key := workflows.WindowWorkflowID(schemas.PipelineSensors, schemas.SensorKey("rec-sensor", "car"), 0)
+		require.Eventually(t, func() bool {
 			v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), key, "", workflows.QueryStatus)
 			var st workflows.WindowStatus
 			return err == nil && v.Get(&st) == nil && st.Stats.Closed > 0 && st.Open == 0
-		})
+		}, time.Minute, testenv.Poll, "the sensor minutes to close")
 		record(env, "window_sensors", key, "")
 	})
 
 	t.Run("traveler shard", func(t *testing.T) {
 		cfg := testenv.Config(t)
-		cfg.TravelerShards = 1
-		cfg.JoinShardHistory = 40
-		cfg.SensorIdleGap = time.Second
-		cfg.SensorDisorder = 500 * time.Millisecond
+		cfg.Sensors.Shards = 1
+		cfg.Sensors.ShardHistory = 40
+		cfg.Sensors.IdleGap = time.Second
+		cfg.Sensors.Disorder = 500 * time.Millisecond
 		env := testenv.Start(t, cfg)
-		shard := workflows.TravelerShardIDPrefix + "0"
+		shard := workflows.TravelerShardID(0)
 		// Travelers one after another, each sent in two signals: the shard's history passes
 		// its limit and it continues as new with travelers still followed.
 		for i := range 8 {
 			rs := recordedTrip(fmt.Sprintf("rec-shard-%d", i), time.Now().Add(-3*time.Second))
 			sendReadings(t, env, rs[:5]...)
 			sendReadings(t, env, rs[5:]...)
-			testenv.Eventually(t, 30*time.Second, "the shard to take the readings", func() bool {
+			require.Eventually(t, func() bool {
 				v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), shard, "", workflows.QueryStatus)
 				var st workflows.TravelerStatus
 				return err == nil && v.Get(&st) == nil && st.Stats.Readings+st.Stats.Redelivered >= int64(len(rs)*(i+1))
-			})
+			}, 30*time.Second, testenv.Poll, "the shard to take the readings")
 		}
-		testenv.Eventually(t, time.Minute, "the shard to continue as new and store every visit", func() bool {
+		require.Eventually(t, func() bool {
 			d, err := env.Deps.Temporal.DescribeWorkflowExecution(context.Background(), shard, "")
 			if err != nil || d.WorkflowExecutionInfo.GetExecution().GetRunId() == d.WorkflowExecutionInfo.GetFirstRunId() {
 				return false
@@ -205,7 +201,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			var n int64
 			env.Deps.DB.Model(&schemas.Visit{}).Count(&n)
 			return n == 8
-		})
+		}, time.Minute, testenv.Poll, "the shard to continue as new and store every visit")
 		h := record(env, "traveler_shard_run2", shard, "")
 		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
 		if first == "" {
@@ -270,13 +266,25 @@ func shardStatus(env *testenv.Env, id string) (workflows.JoinStatus, error) {
 
 func waitClosed(t *testing.T, env *testenv.Env, workflowID string) {
 	t.Helper()
-	testenv.Eventually(t, time.Minute, workflowID+" to close", func() bool {
+	require.Eventually(t, func() bool {
 		d, err := env.Deps.Temporal.DescribeWorkflowExecution(context.Background(), workflowID, "")
 		return err == nil && d.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
-	})
+	}, time.Minute, testenv.Poll, workflowID+" to close")
 }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(m.Run())
+}
+
+// sendLike puts one like of a video on the likes topic, now.
+func sendLike(t *testing.T, env *testenv.Env, video string) {
+	t.Helper()
+	key, value, err := schemas.LikeRecord(video, time.Now())
+	if err == nil {
+		err = env.Deps.Producer.Send(context.Background(), kafkaio.Message(schemas.TopicLikes, key, value))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }

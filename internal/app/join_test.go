@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
 	"github.com/tributary-dev/tributary/activities"
@@ -29,8 +30,8 @@ func TestJoinEndToEnd(t *testing.T) {
 	for _, shards := range []int{0, 4} {
 		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
 			cfg := testenv.Config(t)
-			cfg.JoinShards = shards
-			cfg.JoinDeadline = 3 * time.Second
+			cfg.Join.Shards = shards
+			cfg.Join.Deadline = 3 * time.Second
 			env := testenv.Start(t, cfg)
 			plan := joinsim.Plan{RunID: fmt.Sprintf("e2e%d", shards), Events: 2000, Seed: 42,
 				MissingFraction: 0.05, DuplicateFraction: 0.03, MalformedFraction: 0.01, NAFraction: 0.05}
@@ -66,7 +67,7 @@ func runSimulation(t *testing.T, env *testenv.Env, plan joinsim.Plan) workflows.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	run, err := env.Deps.Temporal.ExecuteWorkflow(ctx,
-		client.StartWorkflowOptions{ID: workflows.SimulationIDPrefix + "join/" + plan.RunID, TaskQueue: workflows.TaskQueue},
+		client.StartWorkflowOptions{ID: workflows.SimulationWorkflowID(schemas.PipelineJoin, plan.RunID), TaskQueue: workflows.TaskQueue},
 		workflows.SimulateJoinWorkflow,
 		workflows.SimulateJoinParams{Sim: activities.JoinSimulation{Plan: plan}, Concurrency: 2, ResultTimeout: 2 * time.Minute})
 	if err != nil {
@@ -196,7 +197,7 @@ func waitCaughtUp(t *testing.T, bootstrap string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 2*time.Minute, "bridge to commit the end of its input", func() bool {
+	require.Eventually(t, func() bool {
 		parts, err := kafkaio.GroupOffsets(context.Background(), bootstrap, bridge.GroupID(schemas.PipelineJoin), schemas.JoinTopics...)
 		if err != nil {
 			return false
@@ -207,7 +208,7 @@ func waitCaughtUp(t *testing.T, bootstrap string) {
 			}
 		}
 		return true
-	})
+	}, 2*time.Minute, testenv.Poll, "bridge to commit the end of its input")
 }
 
 // waitRedeliveryRecognised waits until the workflows have seen every redelivered record: a
@@ -220,7 +221,7 @@ func waitRedeliveryRecognised(t *testing.T, env *testenv.Env, shards int, plan j
 		ev := plan.Generate(n)
 		valid += len(ev.Rows) + len(ev.Duplicated)
 	}
-	testenv.Eventually(t, 2*time.Minute, "redelivered records to be recognised", func() bool {
+	require.Eventually(t, func() bool {
 		if shards == 0 {
 			var late int64
 			env.Deps.DB.Model(&schemas.LateRecord{}).Where("key LIKE ?", plan.RunID+"-%").Count(&late)
@@ -228,7 +229,7 @@ func waitRedeliveryRecognised(t *testing.T, env *testenv.Env, shards int, plan j
 		}
 		var redelivered int64
 		for s := range shards {
-			v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), fmt.Sprintf("%s%d", workflows.JoinShardIDPrefix, s), "", workflows.QueryStatus)
+			v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), workflows.JoinShardID(s), "", workflows.QueryStatus)
 			if err != nil {
 				return false
 			}
@@ -239,5 +240,5 @@ func waitRedeliveryRecognised(t *testing.T, env *testenv.Env, shards int, plan j
 			redelivered += st.Stats.Redelivered
 		}
 		return redelivered == int64(valid)
-	})
+	}, 2*time.Minute, testenv.Poll, "redelivered records to be recognised")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 
 	"github.com/tributary-dev/tributary/bridge"
@@ -38,13 +39,13 @@ func sensorScenario(site string, legs int, cfgPause time.Duration, seed uint64) 
 // the database changes.
 func TestSensorsAgainstTrajectories(t *testing.T) {
 	cfg := testenv.Config(t)
-	cfg.SensorDisorder = time.Second
-	cfg.SensorIdleGap = 5 * time.Second // wall-clock too: generous, so a loaded machine does not split a visit
+	cfg.Sensors.Disorder = time.Second
+	cfg.Sensors.IdleGap = 5 * time.Second // wall-clock too: generous, so a loaded machine does not split a visit
 	cfg.SensorGrace = 30 * time.Second
 	env := testenv.Start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	pause := cfg.SensorIdleGap + cfg.SensorDisorder + time.Second
+	pause := cfg.Sensors.IdleGap + cfg.Sensors.Disorder + time.Second
 
 	var trips []sensorsim.Trip
 	bad := map[string]int{}
@@ -97,17 +98,17 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 	}
 	// The same code path, sharded.
 	env.StopRoles(t)
-	env.Deps.Config.TravelerShards = 4
+	env.Deps.Config.Sensors.Shards = 4
 	env.RunRoles(t, app.Roles{Worker: true, Bridge: true, API: true})
 	run(sensorScenario("b-", 1, pause, 2))
 
 	wantVisits, wantMinutes := sensorsim.Expected(trips)
 	checkVisits(t, env, wantVisits)
-	testenv.Eventually(t, 3*time.Minute, "every sensor minute closed", func() bool {
+	require.Eventually(t, func() bool {
 		var n int64
 		env.Deps.DB.Model(&schemas.WindowResult{}).Where("pipeline = ?", schemas.PipelineSensors).Count(&n)
 		return int(n) >= len(wantMinutes)
-	})
+	}, 3*time.Minute, testenv.Poll, "every sensor minute closed")
 	rows := sensorRows(t, env)
 	checkMinutes(t, rows, wantMinutes)
 	checkMetricsAPI(t, api, wantMinutes)
@@ -116,7 +117,7 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 	// End the shards and replay the whole topic into fresh runs.
 	env.StopRoles(t)
 	for i := range 4 {
-		id := workflows.TravelerShardIDPrefix + string(rune('0'+i))
+		id := workflows.TravelerShardID(i)
 		d, err := env.Deps.Temporal.DescribeWorkflowExecution(ctx, id, "")
 		if err == nil && d.WorkflowExecutionInfo.Status == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			if err := env.Deps.Temporal.TerminateWorkflow(ctx, id, "", "test: start the shard from scratch"); err != nil {
@@ -139,10 +140,10 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 	waitGroupCaughtUp(t, cfg.KafkaBootstrap, group, schemas.TopicSensorReadings)
 	// Every replayed reading reaches a fresh shard, which drops it below the stored visits'
 	// ends; the travelers go quiet an idle gap later.
-	testenv.Eventually(t, time.Minute, "the replay applied and every shard idle", func() bool {
+	require.Eventually(t, func() bool {
 		var readings int64
 		for i := range 4 {
-			v, err := env.Deps.Temporal.QueryWorkflow(ctx, workflows.TravelerShardIDPrefix+string(rune('0'+i)), "", workflows.QueryStatus)
+			v, err := env.Deps.Temporal.QueryWorkflow(ctx, workflows.TravelerShardID(i), "", workflows.QueryStatus)
 			if err != nil {
 				return false
 			}
@@ -153,7 +154,7 @@ func TestSensorsAgainstTrajectories(t *testing.T) {
 			readings += st.Stats.Readings
 		}
 		return readings == delivered
-	})
+	}, time.Minute, testenv.Poll, "the replay applied and every shard idle")
 	checkVisits(t, env, wantVisits)
 	after := sensorRows(t, env)
 	if len(after) != len(rows) {
@@ -180,11 +181,11 @@ func maxTime(a, b time.Time) time.Time {
 
 func waitVisits(t *testing.T, env *testenv.Env, want int) {
 	t.Helper()
-	testenv.Eventually(t, 2*time.Minute, "every visit stored", func() bool {
+	require.Eventually(t, func() bool {
 		var n int64
 		env.Deps.DB.Model(&schemas.Visit{}).Count(&n)
 		return int(n) >= want
-	})
+	}, 2*time.Minute, testenv.Poll, "every visit stored")
 }
 
 func checkVisits(t *testing.T, env *testenv.Env, want map[string]travel.Visit) {
@@ -246,7 +247,7 @@ func checkSensorDeadLetters(t *testing.T, bootstrap string, bad map[string]int) 
 	t.Helper()
 	reasons := map[string]string{sensorsim.BadNaN: "not a finite number", sensorsim.BadFuture: "in the future", sensorsim.BadJump: "impossible jump"}
 	got := map[string]int{}
-	testenv.Eventually(t, time.Minute, "every bad reading dead-lettered", func() bool {
+	require.Eventually(t, func() bool {
 		got = map[string]int{}
 		err := kafkaio.ReadTopic(context.Background(), bootstrap, kafkaio.DLQTopic(schemas.TopicSensorReadings), func(m *kafka.Message) error {
 			reason := kafkaio.Header(m, kafkaio.HeaderReason)
@@ -266,7 +267,7 @@ func checkSensorDeadLetters(t *testing.T, bootstrap string, bad map[string]int) 
 			}
 		}
 		return len(bad) > 0
-	})
+	}, time.Minute, testenv.Poll, "every bad reading dead-lettered")
 	t.Logf("dead letters by kind: %v", got)
 }
 

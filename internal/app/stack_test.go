@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tributary-dev/tributary/activities"
 	"github.com/tributary-dev/tributary/bridge"
@@ -30,17 +31,17 @@ import (
 // workflow are all still there, and the event is acked once.
 func TestRestartResumes(t *testing.T) {
 	cfg := testenv.Config(t)
-	cfg.JoinDeadline = 5 * time.Minute
+	cfg.Join.Deadline = 5 * time.Minute
 	env := testenv.Start(t, cfg)
 	sendRows(t, env, "restart-1", schemas.TopicJoin1, schemas.TopicJoin2)
-	testenv.Eventually(t, time.Minute, "the workflow to hold two topics", func() bool {
-		v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), workflows.JoinEventIDPrefix+"restart-1", "", workflows.QueryStatus)
+	require.Eventually(t, func() bool {
+		v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), workflows.JoinWorkflowID("restart-1", 0), "", workflows.QueryStatus)
 		if err != nil {
 			return false
 		}
 		var st workflows.JoinStatus
 		return v.Get(&st) == nil && len(st.Topics) == 2
-	})
+	}, time.Minute, testenv.Poll, "the workflow to hold two topics")
 	env.Close(t)
 
 	env = testenv.Start(t, cfg)
@@ -58,7 +59,7 @@ func TestRestartResumes(t *testing.T) {
 		t.Errorf("committed offsets add up to %d after restart, want the 2 records sent", committed)
 	}
 	sendRows(t, env, "restart-1", schemas.TopicJoin3)
-	waitClosed(t, env, workflows.JoinEventIDPrefix+"restart-1")
+	waitClosed(t, env, workflows.JoinWorkflowID("restart-1", 0))
 	acks := readAcks(t, cfg.KafkaBootstrap, "restart")
 	if len(acks) != 1 || acks[0].Status != schemas.JoinComplete || len(acks[0].Arrivals) != 3 {
 		t.Fatalf("acks after restart: %+v, want one complete ack", acks)
@@ -84,7 +85,7 @@ func TestJoinFromFiles(t *testing.T) {
 		want := joinsim.NewFileSource(name, fs)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		run, err := env.Deps.Temporal.ExecuteWorkflow(ctx,
-			client.StartWorkflowOptions{ID: workflows.SimulationIDPrefix + "join/" + name, TaskQueue: workflows.TaskQueue},
+			client.StartWorkflowOptions{ID: workflows.SimulationWorkflowID(schemas.PipelineJoin, name), TaskQueue: workflows.TaskQueue},
 			workflows.SimulateJoinWorkflow,
 			workflows.SimulateJoinParams{Sim: activities.JoinSimulation{Plan: joinsim.Plan{RunID: name}, FromDir: dir}, Concurrency: 3, ResultTimeout: time.Minute})
 		if err != nil {
@@ -141,7 +142,7 @@ func TestDeadLetters(t *testing.T) {
 		}
 	}
 	sendRows(t, env, "dl-ok", schemas.JoinTopics...)
-	waitClosed(t, env, workflows.JoinEventIDPrefix+"dl-ok")
+	waitClosed(t, env, workflows.JoinWorkflowID("dl-ok", 0))
 
 	conf := kafkaio.ConsumerConfig(cfg.KafkaBootstrap, "test-dlq-reader")
 	c, err := kafka.NewConsumer(&conf)

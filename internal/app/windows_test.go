@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/app"
@@ -18,6 +19,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"
 	"github.com/tributary-dev/tributary/internal/txsim"
+	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/window"
 	"github.com/tributary-dev/tributary/workflows"
@@ -75,7 +77,7 @@ func TestTransactionsExactlyOnce(t *testing.T) {
 
 	// A fresh run of the window workflow knows no offsets: the replayed records reach
 	// windows, which are already final, so they are late and the rows stay as they were.
-	id := workflows.WindowIDPrefix + schemas.PipelineTransactions + "/all"
+	id := workflows.WindowWorkflowID(schemas.PipelineTransactions, pipelines.GlobalKey, 0)
 	if err := env.Deps.Temporal.TerminateWorkflow(ctx, id, "", "test: start the key from scratch"); err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +102,10 @@ func waitVerified(t *testing.T, env *testenv.Env, n int, excludeLate bool) txsim
 			t.Logf("last verification: %+v, err %v", v, err)
 		}
 	}()
-	testenv.Eventually(t, 3*time.Minute, "every transactions window closed and equal to the recomputation", func() bool {
+	require.Eventually(t, func() bool {
 		v, err = txsim.Verify(context.Background(), env.Config.KafkaBootstrap, env.Deps.DB, time.Now().Add(-2*time.Second), excludeLate)
 		return err == nil && v.Records >= n && v.Open == 0 && len(v.Differences) == 0 && v.Windows > 0
-	})
+	}, 3*time.Minute, testenv.Poll, "every transactions window closed and equal to the recomputation")
 	return v
 }
 
@@ -139,7 +141,7 @@ func waitGroupCaughtUp(t *testing.T, bootstrap, group, topic string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 2*time.Minute, group+" to commit the end of "+topic, func() bool {
+	require.Eventually(t, func() bool {
 		parts, err := kafkaio.GroupOffsets(context.Background(), bootstrap, group, topic)
 		if err != nil {
 			return false
@@ -150,7 +152,7 @@ func waitGroupCaughtUp(t *testing.T, bootstrap, group, topic string) {
 			}
 		}
 		return true
-	})
+	}, 2*time.Minute, testenv.Poll, group+" to commit the end of "+topic)
 }
 
 // TestLikes sends likes for 100 videos and waits for their 1-minute windows to close: each
@@ -166,10 +168,13 @@ func TestLikes(t *testing.T) {
 	zipf := rand.NewZipf(rng, 1.3, 1, 99)
 	minute := window.Spec{Size: time.Minute}
 	for range 3000 {
-		like := schemas.Like{Version: schemas.RecordVersion, VideoID: fmt.Sprintf("video-%d", zipf.Uint64()), At: time.Now().UTC()}
-		b, _ := json.Marshal(like)
-		msgs = append(msgs, kafkaio.Message(schemas.TopicLikes, []byte(like.VideoID), b))
-		want[like.VideoID+"|"+minute.Starts(like.At)[0].Format(time.RFC3339)]++
+		video, at := fmt.Sprintf("video-%d", zipf.Uint64()), time.Now().UTC()
+		key, value, err := schemas.LikeRecord(video, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafkaio.Message(schemas.TopicLikes, key, value))
+		want[video+"|"+minute.Starts(at)[0].Format(time.RFC3339)]++
 	}
 	msgs = append(msgs, kafkaio.Message(schemas.TopicLikes, []byte("video-x"), []byte(`{"v":1,"video_id":"video-x"}`)))
 	if err := env.Deps.Producer.Send(ctx, msgs...); err != nil {
@@ -194,7 +199,7 @@ func TestLikes(t *testing.T) {
 		want["video-http|"+minute.Starts(res.At)[0].Format(time.RFC3339)] += int64(n)
 	}
 	got := map[string]int64{}
-	testenv.Eventually(t, 3*time.Minute, "every 1-minute likes window to close", func() bool {
+	require.Eventually(t, func() bool {
 		var rows []schemas.WindowResult
 		if err := env.Deps.DB.Where("pipeline = ? AND size_seconds = 60", schemas.PipelineLikes).Find(&rows).Error; err != nil {
 			return false
@@ -204,7 +209,7 @@ func TestLikes(t *testing.T) {
 			got[r.Key+"|"+r.WindowStart.UTC().Format(time.RFC3339)] = r.Count
 		}
 		return len(got) >= len(want)
-	})
+	}, 3*time.Minute, testenv.Poll, "every 1-minute likes window to close")
 	for k, n := range want {
 		if got[k] != n {
 			t.Errorf("window %s: %d likes stored, %d sent", k, got[k], n)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +74,7 @@ type JoinResult struct {
 // RunJoin starts a fresh embedded stack in a temporary directory and measures.
 func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Logger) (JoinResult, error) {
 	res := JoinResult{Shards: opts.Shards}
-	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) { c.JoinDeadline = time.Minute })
+	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) { c.Join.Deadline = time.Minute })
 	if err != nil {
 		return res, err
 	}
@@ -109,7 +108,7 @@ func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Log
 	}
 	stop()
 
-	cfg.JoinShards = opts.Shards
+	cfg.Join.Shards = opts.Shards
 	stop, running, err = b.roles(ctx, cfg)
 	if err != nil {
 		return res, err
@@ -254,7 +253,7 @@ func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64
 		go func() {
 			defer wg.Done()
 			for i := range ids {
-				_, err := c.SignalWithStartWorkflow(ctx, workflows.CeilingIDPrefix+strconv.Itoa(i), workflows.SignalJoinArrivals,
+				_, err := c.SignalWithStartWorkflow(ctx, workflows.CeilingWorkflowID(i), workflows.SignalJoinArrivals,
 					schemas.JoinSignal{}, client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue}, workflows.WorkflowSignalCeiling)
 				if err != nil {
 					failed.Store(err)
@@ -279,7 +278,7 @@ func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := c.GetWorkflow(ctx, workflows.CeilingIDPrefix+strconv.Itoa(i), "").Get(ctx, nil); err != nil {
+			if err := c.GetWorkflow(ctx, workflows.CeilingWorkflowID(i), "").Get(ctx, nil); err != nil {
 				failed.Store(err)
 			}
 			bar.Set(int(done.Add(1)))
@@ -301,7 +300,7 @@ func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64
 func lastClose(ctx context.Context, c client.Client, n int) (time.Time, error) {
 	var last time.Time
 	for i := range n {
-		d, err := c.DescribeWorkflowExecution(ctx, workflows.CeilingIDPrefix+strconv.Itoa(i), "")
+		d, err := c.DescribeWorkflowExecution(ctx, workflows.CeilingWorkflowID(i), "")
 		if err != nil {
 			return last, err
 		}

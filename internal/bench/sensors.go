@@ -75,8 +75,8 @@ func SensorMode(shards int) string {
 func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, log *slog.Logger) (SensorRun, error) {
 	run := SensorRun{Shards: shards}
 	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) {
-		c.TravelerShards = shards
-		c.SensorIdleGap, c.SensorDisorder = 2*time.Second, time.Second
+		c.Sensors.Shards = shards
+		c.Sensors.IdleGap, c.Sensors.Disorder = 2*time.Second, time.Second
 		// The backlog's readings are minutes old: keep their minutes open through the run.
 		c.SensorGrace = time.Hour
 	})
@@ -88,7 +88,7 @@ func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, 
 
 	sc := sensorsim.Scenario{Sensors: o.Sensors, Travelers: o.Travelers, Legs: o.Legs, FieldOfView: 40, Every: 500 * time.Millisecond,
 		Noise: 0.1, Jitter: 500 * time.Millisecond, Start: time.Now().Add(-10 * time.Minute), Spread: 10 * time.Second,
-		Pause: cfg.SensorIdleGap + cfg.SensorDisorder + time.Second, Seed: 7}
+		Pause: cfg.Sensors.IdleGap + cfg.Sensors.Disorder + time.Second, Seed: 7}
 	trips, deliveries := sc.Generate()
 	run.Readings, run.Visits = len(deliveries), len(trips)
 	fmt.Fprintf(out, "  %d readings of %d travelers (%d visits)\n", run.Readings, o.Travelers, run.Visits)
@@ -125,7 +125,7 @@ func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, 
 	bar.Done()
 	run.Stored = time.Since(start)
 	run.Signals = running.SensorsBridge.Stats.Signals.Load()
-	run.Updates = deps.SensorWindows().Updates.Load()
+	run.Updates = deps.SensorWindows.Updates()
 	stopRoles()
 	run.Runs, run.HistoryEvents, err = historyEvents(ctx, deps, workflows.WorkflowTraveler, workflows.WorkflowWindow)
 	return run, err

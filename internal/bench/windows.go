@@ -89,7 +89,7 @@ func RunWindows(ctx context.Context, o WindowOptions, out io.Writer, log *slog.L
 
 func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int, measurePlain bool, out io.Writer, log *slog.Logger) (WindowRun, float64, error) {
 	run := WindowRun{Pipeline: pipeline, Mode: m.name, Records: n}
-	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) { c.WindowShards, c.WindowPerRecord = m.shards, m.perRecord })
+	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) { c.Windows.Shards, c.Windows.PerRecord = m.shards, m.perRecord })
 	if err != nil {
 		return run, 0, err
 	}
@@ -117,7 +117,7 @@ func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int
 		return run, 0, err
 	}
 	run.Elapsed = time.Since(start)
-	run.Updates = running.WindowBridges[pipeline].Pipeline().(*bridge.Window).Updates.Load()
+	run.Updates = running.WindowBridges[pipeline].Pipeline().(*bridge.Window).Updates()
 	stopRoles()
 	return run, plain, nil
 }
@@ -126,17 +126,19 @@ func produceWindowRecords(ctx context.Context, p *kafkaio.Producer, spec pipelin
 	rng := rand.New(rand.NewPCG(1, 1))
 	var batch []*kafka.Message
 	for i := range n {
-		var key string
-		var b []byte
+		var key, value []byte
+		var err error
 		if spec.Name == schemas.PipelineLikes {
-			key = "video-" + strconv.Itoa(rng.IntN(videos))
-			b, _ = json.Marshal(schemas.Like{Version: schemas.RecordVersion, VideoID: key, At: time.Now().UTC()})
+			key, value, err = schemas.LikeRecord("video-"+strconv.Itoa(rng.IntN(videos)), time.Now())
 		} else {
 			tx := txsim.Generate("bench", 1, i, time.Now())
-			key = tx.ID
-			b, _ = json.Marshal(tx)
+			key = []byte(tx.ID)
+			value, err = json.Marshal(tx)
 		}
-		batch = append(batch, kafkaio.Message(spec.Topic, []byte(key), b))
+		if err != nil {
+			return err
+		}
+		batch = append(batch, kafkaio.Message(spec.Topic, key, value))
 		if len(batch) == 5000 {
 			if err := p.Send(ctx, batch...); err != nil {
 				return err

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/testenv"
 )
@@ -38,7 +40,7 @@ func TestDemo(t *testing.T) {
 	dashboard := make(chan int, 1)
 	go func() {
 		// So does the dashboard.
-		testenv.Eventually(t, time.Minute, "the dashboard", func() bool {
+		require.Eventually(t, func() bool {
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", apiPort))
 			if err != nil {
 				return false
@@ -46,11 +48,11 @@ func TestDemo(t *testing.T) {
 			resp.Body.Close()
 			dashboard <- resp.StatusCode
 			return true
-		})
+		}, time.Minute, testenv.Poll, "the dashboard")
 	}()
 	go func() {
 		// While the demo runs, the Temporal UI answers on its port.
-		testenv.Eventually(t, time.Minute, "the Temporal UI", func() bool {
+		require.Eventually(t, func() bool {
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", ui))
 			if err != nil {
 				return false
@@ -58,7 +60,7 @@ func TestDemo(t *testing.T) {
 			resp.Body.Close()
 			uiStatus <- resp.StatusCode
 			return true
-		})
+		}, time.Minute, testenv.Poll, "the Temporal UI")
 	}()
 	if code := Main(ctx, args, out, out, testenv.Logger(t)); code != 0 {
 		t.Fatalf("demo exited %d:\n%s", code, out.String())
@@ -167,11 +169,11 @@ func TestTransactionsCommands(t *testing.T) {
 	if !strings.Contains(out.String(), "sent 5000 transactions") {
 		t.Errorf("simulate said:\n%s", out.String())
 	}
-	testenv.Eventually(t, time.Minute, "verify to pass", func() bool {
+	require.Eventually(t, func() bool {
 		out.Reset()
 		code := Main(context.Background(), append([]string{"verify", "transactions"}, flags...), &out, &out, testenv.Logger(t))
 		return code == 0 && strings.Contains(out.String(), "5000 records") && strings.Contains(out.String(), "0 still open")
-	})
+	}, time.Minute, testenv.Poll, "verify to pass")
 	if !strings.Contains(out.String(), "every closed window equals the recomputation") {
 		t.Errorf("verify said:\n%s", out.String())
 	}
@@ -181,7 +183,7 @@ func TestTransactionsCommands(t *testing.T) {
 // traffic in real time, waits for the visits, and prints true and measured speeds.
 func TestSimulateSensorsCommand(t *testing.T) {
 	cfg := testenv.Config(t)
-	cfg.SensorIdleGap, cfg.SensorDisorder = 4*time.Second, time.Second
+	cfg.Sensors.IdleGap, cfg.Sensors.Disorder = 4*time.Second, time.Second
 	testenv.Start(t, cfg)
 	flags := []string{"-kafka", cfg.KafkaBootstrap, "-temporal", cfg.TemporalAddress, "-state-dir", cfg.StateDir,
 		"-sensor-idle-gap", "4s", "-sensor-disorder", "1s"}

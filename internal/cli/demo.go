@@ -18,9 +18,9 @@ import (
 // it feeds sensor traffic and likes, for the dashboard, until Ctrl-C.
 func demo(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
 	fs, cfg, err := configFlags("demo", func(c *config.Config) {
-		c.JoinShards = 4
-		c.JoinDeadline = 5 * time.Second
-		c.TravelerShards = 4
+		c.Join.Shards = 4
+		c.Join.Deadline = 5 * time.Second
+		c.Sensors.Shards = 4
 	})
 	if err != nil {
 		return err
@@ -38,7 +38,7 @@ func demo(ctx context.Context, args []string, out io.Writer, log *slog.Logger) e
 	defer cancel()
 	var simErr error
 	err = runStack(ctx, *cfg, out, log, func(ctx context.Context, d *app.Deps) {
-		_, simErr = runJoinSimulation(ctx, d.Temporal, jf.params(cfg.JoinDeadline), out)
+		_, simErr = runJoinSimulation(ctx, d.Temporal, jf.params(cfg.Join.Deadline), out)
 		if simErr != nil || *exit {
 			cancel()
 			return

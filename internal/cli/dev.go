@@ -55,12 +55,12 @@ func runStack(ctx context.Context, cfg config.Config, out io.Writer, log *slog.L
 	}
 	defer deps.Close()
 	mode := "one workflow per event id"
-	if cfg.JoinShards > 0 {
-		mode = fmt.Sprintf("%d shard workflows", cfg.JoinShards)
+	if cfg.Join.Shards > 0 {
+		mode = fmt.Sprintf("%d shard workflows", cfg.Join.Shards)
 	}
 	travelers := "one workflow per traveler"
-	if cfg.TravelerShards > 0 {
-		travelers = fmt.Sprintf("%d traveler shards", cfg.TravelerShards)
+	if cfg.Sensors.Shards > 0 {
+		travelers = fmt.Sprintf("%d traveler shards", cfg.Sensors.Shards)
 	}
 	return app.Run(ctx, deps, app.Roles{Worker: true, Bridge: true, API: true}, func(r *app.Running) {
 		fmt.Fprintf(out, "worker    ready  task queue tributary\n")

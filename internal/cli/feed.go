@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -21,8 +20,8 @@ func feed(ctx context.Context, cfg config.Config, p *kafkaio.Producer, log *slog
 	go func() {
 		for round := uint64(1); ctx.Err() == nil; round++ {
 			sc := sensorsim.Scenario{Sensors: 5, Travelers: 60, Legs: 2, FieldOfView: 40, Every: 500 * time.Millisecond, Noise: 0.1,
-				Jitter: min(time.Second, cfg.SensorDisorder/2), Start: time.Now().Add(100 * time.Millisecond), Spread: time.Minute,
-				Pause: cfg.SensorIdleGap + cfg.SensorDisorder + time.Second, Bad: 0.02, Seed: round,
+				Jitter: min(time.Second, cfg.Sensors.Disorder/2), Start: time.Now().Add(100 * time.Millisecond), Spread: time.Minute,
+				Pause: cfg.Sensors.IdleGap + cfg.Sensors.Disorder + time.Second, Bad: 0.02, Seed: round,
 				Run: "demo" + strconv.FormatUint(round, 10) + "-"}
 			_, deliveries := sc.Generate()
 			if err := sensorsim.Produce(ctx, p, deliveries, true, nil); err != nil && ctx.Err() == nil {
@@ -42,9 +41,11 @@ func feed(ctx context.Context, cfg config.Config, p *kafkaio.Producer, log *slog
 				return
 			case <-tick.C:
 			}
-			like := schemas.Like{Version: schemas.RecordVersion, VideoID: fmt.Sprintf("video-%d", zipf.Uint64()), At: time.Now().UTC()}
-			b, _ := json.Marshal(like)
-			if err := p.Send(ctx, kafkaio.Message(schemas.TopicLikes, []byte(like.VideoID), b)); err != nil && ctx.Err() == nil {
+			key, value, err := schemas.LikeRecord(fmt.Sprintf("video-%d", zipf.Uint64()), time.Now())
+			if err == nil {
+				err = p.Send(ctx, kafkaio.Message(schemas.TopicLikes, key, value))
+			}
+			if err != nil && ctx.Err() == nil {
 				log.Warn("demo likes", "err", err)
 				return
 			}

@@ -48,7 +48,7 @@ func simulateSensors(ctx context.Context, args []string, out io.Writer, log *slo
 	if sc.Legs > sc.Sensors {
 		return fmt.Errorf("-legs %d: a traveler crosses distinct sensors, and there are %d", sc.Legs, sc.Sensors)
 	}
-	sc.Pause = cfg.SensorIdleGap + cfg.SensorDisorder + time.Second
+	sc.Pause = cfg.Sensors.IdleGap + cfg.Sensors.Disorder + time.Second
 	sc.Run = "r" + strconv.FormatInt(time.Now().Unix()%100000, 10) + "-"
 	trips, deliveries := sc.Generate()
 	sum := sensorsim.Summarize(trips, deliveries)
@@ -71,7 +71,7 @@ func simulateSensors(ctx context.Context, args []string, out io.Writer, log *slo
 		return err
 	}
 	if *wait == 0 {
-		*wait = cfg.SensorIdleGap + cfg.SensorDisorder + 30*time.Second
+		*wait = cfg.Sensors.IdleGap + cfg.Sensors.Disorder + 30*time.Second
 	}
 	vbar := progress.New(out, "visits", len(trips))
 	stored, err := waitForVisits(ctx, g, sc.Run, len(trips), *wait, vbar.Set)

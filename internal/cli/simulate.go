@@ -16,6 +16,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/app"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/progress"
+	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
 )
 
@@ -117,14 +118,14 @@ func simulate(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	defer c.Close()
-	_, err = runJoinSimulation(ctx, c, jf.params(cfg.JoinDeadline), out)
+	_, err = runJoinSimulation(ctx, c, jf.params(cfg.Join.Deadline), out)
 	return err
 }
 
 // runJoinSimulation starts the simulation workflow, draws its progress from QueryProgress,
 // and prints the report.
 func runJoinSimulation(ctx context.Context, c client.Client, p workflows.SimulateJoinParams, out io.Writer) (workflows.SimulationProgress, error) {
-	id := workflows.SimulationIDPrefix + "join/" + p.Sim.Plan.RunID
+	id := workflows.SimulationWorkflowID(schemas.PipelineJoin, p.Sim.Plan.RunID)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.SimulateJoinWorkflow, p)
 	if err != nil {
 		return workflows.SimulationProgress{}, fmt.Errorf("start simulation %s: %w", id, err)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,9 +121,11 @@ func simulateLikes(ctx context.Context, args []string, out io.Writer, log *slog.
 			case <-time.After(wait):
 			}
 		}
-		like := schemas.Like{Version: schemas.RecordVersion, VideoID: "video-" + strconv.FormatUint(zipf.Uint64(), 10), At: time.Now().UTC()}
-		b, _ := json.Marshal(like)
-		batch = append(batch, kafkaio.Message(schemas.TopicLikes, []byte(like.VideoID), b))
+		key, value, err := schemas.LikeRecord("video-"+strconv.FormatUint(zipf.Uint64(), 10), time.Now())
+		if err != nil {
+			return err
+		}
+		batch = append(batch, kafkaio.Message(schemas.TopicLikes, key, value))
 	}
 	if err := p.Send(ctx, batch...); err != nil {
 		return err

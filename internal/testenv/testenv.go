@@ -141,16 +141,5 @@ func (e *Env) StopRoles(t testing.TB) {
 	e.cancel = nil
 }
 
-// Eventually polls cond every interval until it returns true or the timeout passes.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := 20 * time.Millisecond
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-time.After(tick)
-		tick = min(2*tick, 500*time.Millisecond)
-	}
-}
+// Poll is how often tests check a condition they wait for (require.Eventually's tick).
+const Poll = 50 * time.Millisecond

@@ -1,0 +1,72 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+)
+
+// entity is what differs between the signal-fed entity workflows (JoinWorkflow,
+// TravelerWorkflow); runEntity is the loop they share. S is the signal's payload.
+type entity[S any] interface {
+	// apply takes one signal.
+	apply(ctx workflow.Context, s S)
+	// nextWake is when the entity has work to do without a signal; zero when it has none.
+	nextWake() time.Time
+	// settle acts on what is due (finishes joins, flushes visits) and reports whether it
+	// did anything; force acts on everything held back.
+	settle(ctx workflow.Context, force bool) (bool, error)
+	// finished reports that a per-entity run has nothing left to do.
+	finished() bool
+}
+
+// runEntity waits for a signal or the next wake-up, applies what arrived and settles what
+// is due, until a per-entity run is finished (it returns nil) or a shard is due to continue
+// as new (it returns what next returns, the continue-as-new error). Every signal already
+// delivered is applied before either, so none is left unread when the run ends.
+func runEntity[S any](ctx workflow.Context, signals workflow.ReceiveChannel, e entity[S], sharded bool, maxHistory int, next func() error) error {
+	var timer wakeTimer
+	for {
+		timer.arm(ctx, e.nextWake())
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+			var s S
+			c.Receive(ctx, &s)
+			e.apply(ctx, s)
+		})
+		if timer.future != nil {
+			sel.AddFuture(timer.future, func(workflow.Future) { timer.fired() })
+		}
+		sel.Select(ctx)
+		if err := drain(ctx, signals, e, false); err != nil {
+			return err
+		}
+		switch {
+		case !sharded && e.finished():
+			return drain(ctx, signals, e, true)
+		case sharded && continueAsNewDue(ctx, maxHistory):
+			if err := drain(ctx, signals, e, true); err != nil {
+				return err
+			}
+			return next()
+		}
+	}
+}
+
+// drain applies every signal already delivered and settles, until no signal is waiting and
+// nothing is left to act on.
+func drain[S any](ctx workflow.Context, signals workflow.ReceiveChannel, e entity[S], force bool) error {
+	for {
+		for {
+			var s S
+			if !signals.ReceiveAsync(&s) {
+				break
+			}
+			e.apply(ctx, s)
+		}
+		acted, err := e.settle(ctx, force)
+		if err != nil || !acted {
+			return err
+		}
+	}
+}
