@@ -19,7 +19,7 @@ deps:
 ## test: formatting, vet, staticcheck, workflowcheck, then every test (the README's second command)
 test: deps lint
 	$(GO) test -count=1 -timeout 40m $(PKGS)
-	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./bridge/... ./pipelines/... ./window/... ./travel/... ./schemas/... ./internal/joinsim/... ./internal/sensorsim/... ./internal/progress/... ./internal/query/...
+	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./bridge/... ./pipelines/... ./window/... ./travel/... ./schemas/... ./internal/joinsim/... ./internal/sensorsim/... ./internal/progress/... ./internal/config/... ./internal/query/...
 
 ## lint: the static checks alone
 lint:
@@ -30,7 +30,7 @@ lint:
 
 ## unit: the tests that need no embedded stack
 unit:
-	$(GO) test -count=1 ./workflows/... ./bridge/... ./pipelines/... ./window/... ./travel/... ./schemas/... ./internal/joinsim/... ./internal/sensorsim/... ./internal/progress/...
+	$(GO) test -count=1 ./workflows/... ./bridge/... ./pipelines/... ./window/... ./travel/... ./schemas/... ./internal/joinsim/... ./internal/sensorsim/... ./internal/progress/... ./internal/config/...
 
 ## bench: measure the pipelines on fresh embedded stacks
 bench:

@@ -4,20 +4,34 @@
 package activities
 
 import (
+	"context"
 	"log/slog"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"gorm.io/gorm"
-
-	"github.com/tributary-dev/tributary/internal/kafkaio"
 )
+
+// Producer sends records and returns once the broker has every one of them (the worker
+// gives an idempotent producer with acks=all).
+type Producer interface {
+	Send(ctx context.Context, msgs ...*kafka.Message) error
+}
 
 // Activities carries the dependencies of every activity. Workflows call its methods through
 // a nil *Activities; the worker registers a real one.
 type Activities struct {
 	DB        *gorm.DB
-	Producer  *kafkaio.Producer
+	Producer  Producer
 	Bootstrap string
-	Log       *slog.Logger
+	// Log receives what activities report (slog.Default when nil).
+	Log *slog.Logger
 	// Windows delivers visit speeds to the sensors window pipeline.
 	Windows WindowSender
+}
+
+func (a *Activities) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.Default()
+	}
+	return a.Log
 }

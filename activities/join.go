@@ -109,7 +109,7 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 		return res, fmt.Errorf("store %d finished joins: %w", len(req.Events), err)
 	}
 	if len(res.AlreadyFinal) > 0 {
-		a.Log.Info("events already final elsewhere; their rows are recorded as late", "writer", req.Writer, "events", len(res.AlreadyFinal))
+		a.log().Info("events already final elsewhere; their rows are recorded as late", "writer", req.Writer, "events", len(res.AlreadyFinal))
 	}
 	// The ack is made once the joined event is durable, and its creation time is stamped
 	// just before it is sent: ack delay includes the database commit.

@@ -31,6 +31,12 @@ type Routed struct {
 	Value any
 }
 
+// Producer sends records (dead letters, late copies) and returns once the broker has every
+// one of them.
+type Producer interface {
+	Send(ctx context.Context, msgs ...*kafka.Message) error
+}
+
 // ErrSkip marks a valid record that a pipeline leaves out: its offset advances, and it is
 // neither delivered nor dead-lettered.
 var ErrSkip = errors.New("skipped")
@@ -127,14 +133,14 @@ type Bridge struct {
 	opts     Options
 	pipeline Pipeline
 	consumer *kafka.Consumer
-	dlq      *kafkaio.Producer
+	dlq      Producer
 	readyOne sync.Once
 	// Stats are safe to read while the bridge runs.
 	Stats Stats
 }
 
 // New connects a bridge; Run starts it.
-func New(p Pipeline, dlq *kafkaio.Producer, opts Options) (*Bridge, error) {
+func New(p Pipeline, dlq Producer, opts Options) (*Bridge, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}

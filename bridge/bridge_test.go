@@ -26,7 +26,7 @@ func TestNextOffsets(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	for _, tp := range got {
-		k := fmt.Sprintf("%s/%d", *tp.Topic, tp.Partition)
+		k := schemas.TopicPartition(*tp.Topic, tp.Partition)
 		if want[k] != tp.Offset {
 			t.Errorf("%s: next offset %d, want %d", k, tp.Offset, want[k])
 		}

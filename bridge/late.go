@@ -8,7 +8,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
@@ -21,7 +20,7 @@ const (
 // recordLate records inputs that came after their result was final: each once in
 // late_records (keyed by its source, so a second recording counts it once), and copies, if
 // any, on the pipeline's late topic.
-func recordLate(ctx context.Context, db *gorm.DB, late *kafkaio.Producer, rows []schemas.LateRecord, copies []*kafka.Message) error {
+func recordLate(ctx context.Context, db *gorm.DB, late Producer, rows []schemas.LateRecord, copies []*kafka.Message) error {
 	if len(rows) == 0 {
 		return nil
 	}

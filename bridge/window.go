@@ -74,12 +74,12 @@ type Window struct {
 	temporal client.Client
 	// db and late record the records of partials a workflow found late.
 	db      *gorm.DB
-	late    *kafkaio.Producer
+	late    Producer
 	updates atomic.Int64
 }
 
 // NewWindow builds the router of a window pipeline.
-func NewWindow(spec pipelines.Spec, temporal client.Client, db *gorm.DB, late *kafkaio.Producer, opts WindowOptions) (*Window, error) {
+func NewWindow(spec pipelines.Spec, temporal client.Client, db *gorm.DB, late Producer, opts WindowOptions) (*Window, error) {
 	if err := errors.Join(spec.Validate(), opts.Validate()); err != nil {
 		return nil, fmt.Errorf("window pipeline %s: %w", spec.Name, err)
 	}

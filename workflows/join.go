@@ -33,7 +33,7 @@ type JoinState struct {
 	Pending map[string]*PendingJoin
 	// Queue lists pending ids in order of first arrival, which is also deadline order.
 	Queue []string
-	// Applied maps "topic/partition" to the highest offset applied: a redelivered record
+	// Applied maps schemas.TopicPartition to the highest offset applied: a redelivered record
 	// at or below it is ignored.
 	Applied map[string]int64
 	// Done lists the most recently finished ids (sharded mode), oldest first.

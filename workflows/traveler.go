@@ -33,7 +33,7 @@ type TravelerParams struct {
 // TravelerState is a TravelerWorkflow's serialisable state.
 type TravelerState struct {
 	Travelers map[string]*TravelerTrack
-	// Applied maps "topic/partition" to the highest offset applied: a redelivered reading at
+	// Applied maps schemas.TopicPartition to the highest offset applied: a redelivered reading at
 	// or below it is ignored.
 	Applied map[string]int64
 	Stats   TravelerStats

@@ -30,7 +30,7 @@ type WindowParams struct {
 type WindowState struct {
 	// Open windows by schemas.WindowKey.
 	Open map[string]*OpenWindow
-	// Applied maps "topic/partition" to the last offset of the last batch applied.
+	// Applied maps schemas.TopicPartition to the last offset of the last batch applied.
 	Applied map[string]int64
 	// Watermark is the newest event time aggregated.
 	Watermark time.Time

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -232,4 +233,30 @@ func TestWindowPrunesFinishedVisitSources(t *testing.T) {
 	require.Equal(t, []int{0}, repeatFinal.ack.Late, "a repeat after its windows are final is late")
 	require.Len(t, rec.flushed, 1)
 	require.Equal(t, int64(1), rec.flushed[0].Partial.Count)
+}
+
+// A state carried over continue-as-new by a run of an older version spells its open
+// windows' keys otherwise (Unix nanoseconds); a partial for such a window must join it, not
+// open a second window that would be flushed twice.
+func TestWindowCarriedStateWithOldKeysMerges(t *testing.T) {
+	rec := &flushRecorder{}
+	env := newWindowEnv(t, rec)
+	old := partial("all", 3*time.Second, wt0, 10, 20)
+	state := &WindowState{
+		Open: map[string]*OpenWindow{
+			fmt.Sprintf("all|3|%d", wt0.UnixNano()): {Key: "all", SizeSeconds: 3, Start: wt0, CloseAt: wt0.Add(4 * time.Second), Partial: old.Partial},
+		},
+		Applied: map[string]int64{"tx/0": 9},
+	}
+	var r sent
+	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 10, To: 10}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 30)},
+	}, &r)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 6*time.Second)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds, State: state})
+	require.NoError(t, r.err)
+	require.Len(t, rec.flushed, 1, "one window, flushed once")
+	require.Equal(t, int64(3), rec.flushed[0].Partial.Count)
+	require.Equal(t, 60.0, rec.flushed[0].Partial.Sum)
 }

@@ -211,18 +211,12 @@ func checkVisits(t *testing.T, env *testenv.Env, want map[string]travel.Visit) {
 	}
 }
 
+// sensorRows are the sensor minutes by sensorsim.MinuteKey.
 func sensorRows(t *testing.T, env *testenv.Env) map[string]schemas.WindowResult {
-	t.Helper()
-	var rows []schemas.WindowResult
-	if err := env.Deps.DB.Where("pipeline = ?", schemas.PipelineSensors).Find(&rows).Error; err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]schemas.WindowResult{}
-	for _, r := range rows {
+	return windowRows(t, env, schemas.PipelineSensors, func(r schemas.WindowResult) string {
 		s, typ := schemas.SplitSensorKey(r.Key)
-		out[sensorsim.MinuteKey(s, typ, r.WindowStart)] = r
-	}
-	return out
+		return sensorsim.MinuteKey(s, typ, r.WindowStart)
+	})
 }
 
 func checkMinutes(t *testing.T, rows map[string]schemas.WindowResult, want map[string]*sensorsim.Minute) {

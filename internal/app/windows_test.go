@@ -47,7 +47,7 @@ func TestTransactionsExactlyOnce(t *testing.T) {
 	if verified.Late != 0 {
 		t.Errorf("%d records late on the first pass", verified.Late)
 	}
-	rows := windowRows(t, env)
+	rows := transactionRows(t, env)
 
 	group := bridge.GroupID(schemas.PipelineTransactions)
 	rewindTo := func(frac float64) {
@@ -73,7 +73,7 @@ func TestTransactionsExactlyOnce(t *testing.T) {
 	if again.Late != 0 {
 		t.Errorf("the rewind produced %d late records; the offsets should have stopped it", again.Late)
 	}
-	sameRows(t, rows, windowRows(t, env))
+	sameRows(t, rows, transactionRows(t, env))
 
 	// A fresh run of the window workflow knows no offsets: the replayed records reach
 	// windows, which are already final, so they are late and the rows stay as they were.
@@ -86,7 +86,7 @@ func TestTransactionsExactlyOnce(t *testing.T) {
 	if fresh.Late == 0 {
 		t.Error("replayed records into a fresh run were not counted late")
 	}
-	sameRows(t, rows, windowRows(t, env))
+	sameRows(t, rows, transactionRows(t, env))
 	t.Logf("after a fresh run and a rewind: %+v", fresh)
 }
 
@@ -109,17 +109,23 @@ func waitVerified(t *testing.T, env *testenv.Env, n int, excludeLate bool) txsim
 	return v
 }
 
-func windowRows(t *testing.T, env *testenv.Env) map[string]schemas.WindowResult {
+// windowRows reads a pipeline's window rows, keyed by keyOf.
+func windowRows(t *testing.T, env *testenv.Env, pipeline string, keyOf func(schemas.WindowResult) string) map[string]schemas.WindowResult {
 	t.Helper()
 	var rows []schemas.WindowResult
-	if err := env.Deps.DB.Where("pipeline = ?", schemas.PipelineTransactions).Find(&rows).Error; err != nil {
+	if err := env.Deps.DB.Where("pipeline = ?", pipeline).Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]schemas.WindowResult{}
 	for _, r := range rows {
-		out[r.WindowStart.UTC().Format(time.RFC3339)] = r
+		out[keyOf(r)] = r
 	}
 	return out
+}
+
+// transactionRows are the transactions windows by their start.
+func transactionRows(t *testing.T, env *testenv.Env) map[string]schemas.WindowResult {
+	return windowRows(t, env, schemas.PipelineTransactions, func(r schemas.WindowResult) string { return r.WindowStart.UTC().Format(time.RFC3339) })
 }
 
 func sameRows(t *testing.T, before, after map[string]schemas.WindowResult) {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,17 +12,8 @@ import (
 	"github.com/tributary-dev/tributary/internal/bench"
 )
 
-// benchCmd is `starter bench join`: a fresh embedded stack, measured.
-func benchCmd(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	if len(args) > 0 && args[0] == "windows" {
-		return benchWindows(ctx, args[1:], out, log)
-	}
-	if len(args) > 0 && args[0] == "sensors" {
-		return benchSensors(ctx, args[1:], out, log)
-	}
-	if len(args) == 0 || args[0] != "join" {
-		return errors.New("usage: starter bench join|windows|sensors [flags]")
-	}
+// benchJoin is `starter bench join`: a fresh embedded stack, measured.
+func benchJoin(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
 	o := bench.DefaultJoinOptions()
 	fs := flag.NewFlagSet("bench join", flag.ContinueOnError)
 	fs.IntVar(&o.CeilingCalls, "ceiling-calls", o.CeilingCalls, "SignalWithStart calls of the ceiling probe")

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -26,17 +28,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, log *slo
 	case "demo":
 		err = demo(ctx, rest, stdout, log)
 	case "simulate":
-		err = simulate(ctx, rest, stdout, log)
+		err = dispatch(ctx, cmd, map[string]command{
+			"join": simulateJoin, "sensors": simulateSensors, "likes": simulateLikes, "transactions": simulateTransactions,
+		}, rest, stdout, log)
 	case "verify":
-		if len(rest) == 0 || rest[0] != "transactions" {
-			err = errors.New("usage: starter verify transactions")
-			break
-		}
-		err = verifyTransactions(ctx, rest[1:], stdout, log)
+		err = dispatch(ctx, cmd, map[string]command{"transactions": verifyTransactions}, rest, stdout, log)
 	case "samples":
 		err = samples(rest, stdout)
 	case "bench":
-		err = benchCmd(ctx, rest, stdout, log)
+		err = dispatch(ctx, cmd, map[string]command{"join": benchJoin, "windows": benchWindows, "sensors": benchSensors}, rest, stdout, log)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -53,6 +53,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, log *slo
 		return 1
 	}
 	return 0
+}
+
+// command is one subcommand of the starter, run with the arguments after its name.
+type command func(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error
+
+// dispatch runs the subcommand of parent that args[0] names.
+func dispatch(ctx context.Context, parent string, cmds map[string]command, args []string, out io.Writer, log *slog.Logger) error {
+	if len(args) > 0 {
+		if c, ok := cmds[args[0]]; ok {
+			return c(ctx, args[1:], out, log)
+		}
+	}
+	return fmt.Errorf("usage: starter %s %s [flags]", parent, strings.Join(slices.Sorted(maps.Keys(cmds)), "|"))
 }
 
 func usage(w io.Writer) {

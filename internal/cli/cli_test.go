@@ -112,6 +112,7 @@ func TestBadFlags(t *testing.T) {
 		{"simulate", "likes", "-skew", "0.5"},
 		{"simulate", "nothing"},
 		{"verify", "likes"},
+		{"bench"},
 		{"nonsense"},
 		{"dev", "-partitions", "0", "-state-dir", t.TempDir()},
 	} {

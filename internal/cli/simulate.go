@@ -85,20 +85,8 @@ func (j *joinFlags) params(deadline time.Duration) workflows.SimulateJoinParams 
 	}
 }
 
-// simulate is `starter simulate join` against a running stack.
-func simulate(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	if len(args) > 0 && args[0] == "transactions" {
-		return simulateTransactions(ctx, args[1:], out, log)
-	}
-	if len(args) > 0 && args[0] == "sensors" {
-		return simulateSensors(ctx, args[1:], out, log)
-	}
-	if len(args) > 0 && args[0] == "likes" {
-		return simulateLikes(ctx, args[1:], out, log)
-	}
-	if len(args) == 0 || args[0] != "join" {
-		return errors.New("usage: starter simulate join|sensors|likes|transactions [flags]")
-	}
+// simulateJoin is `starter simulate join` against a running stack.
+func simulateJoin(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
 	fs, cfg, err := configFlags("simulate join")
 	if err != nil {
 		return err

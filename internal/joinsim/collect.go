@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -151,7 +150,7 @@ func Collect(ctx context.Context, bootstrap, runID string, from Offsets, budget 
 		case *kafka.Message:
 			topic := *e.TopicPartition.Topic
 			next[topic][e.TopicPartition.Partition] = int64(e.TopicPartition.Offset) + 1
-			delete(atEnd, topic+"/"+strconv.Itoa(int(e.TopicPartition.Partition)))
+			delete(atEnd, schemas.TopicPartition(topic, e.TopicPartition.Partition))
 			if !bytes.HasPrefix(e.Key, prefix) {
 				continue
 			}
@@ -180,7 +179,7 @@ func Collect(ctx context.Context, bootstrap, runID string, from Offsets, budget 
 				rep.Incomplete++
 			}
 		case kafka.PartitionEOF:
-			atEnd[*e.Topic+"/"+strconv.Itoa(int(e.Partition))] = true
+			atEnd[schemas.TopicPartition(*e.Topic, e.Partition)] = true
 		case kafka.Error:
 			if e.IsFatal() {
 				return next, fmt.Errorf("read results: %w", e)
