@@ -18,6 +18,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/schemas"
 )
 
 // GroupID is the consumer group shared by the bridges of a pipeline.
@@ -27,6 +28,8 @@ func GroupID(pipeline string) string { return "tributary-" + pipeline }
 type Routed struct {
 	WorkflowID string
 	Msg        *kafka.Message
+	// At is the record's event time; the bridge dead-letters one too far ahead of its clock.
+	At time.Time
 	// Value is the pipeline's decoded form of the record.
 	Value any
 }
@@ -50,7 +53,8 @@ type Pipeline interface {
 	// Route validates a record and names its workflow; an error sends it to the dead-letter topic.
 	Route(m *kafka.Message) (Routed, error)
 	// Deliver hands one workflow its records of a batch, in offset order per partition. It
-	// returns only when the workflow durably accepted them, or with an error worth retrying.
+	// returns only when the workflow durably accepted them, or with an error: one that can
+	// pass is retried; a Permanent one dead-letters the records it names.
 	Deliver(ctx context.Context, workflowID string, recs []Routed) error
 }
 
@@ -60,6 +64,8 @@ const (
 	DefaultConcurrency    = 32
 	DefaultBatchWindow    = time.Millisecond
 	DefaultCommitInterval = time.Second
+	// DefaultFutureTolerance is how far ahead of the bridge's clock an event time may be.
+	DefaultFutureTolerance = time.Minute
 )
 
 // Options configure a Bridge.
@@ -78,6 +84,11 @@ type Options struct {
 	BatchWindow time.Duration
 	// CommitInterval is how often stored offsets are committed.
 	CommitInterval time.Duration
+	// FutureTolerance is how far ahead of Now a record's event time may be; a record dated
+	// later is dead-lettered, in every pipeline.
+	FutureTolerance time.Duration
+	// Now is the clock event times are checked against (time.Now when nil).
+	Now func() time.Time
 	// Log receives the bridge's warnings (slog.Default when nil).
 	Log *slog.Logger
 	// Ready, if set, is closed once the first partitions are assigned.
@@ -86,7 +97,8 @@ type Options struct {
 
 // DefaultOptions are the options a bridge runs with unless told otherwise.
 func DefaultOptions() Options {
-	return Options{MaxBatch: DefaultMaxBatch, Concurrency: DefaultConcurrency, BatchWindow: DefaultBatchWindow, CommitInterval: DefaultCommitInterval}
+	return Options{MaxBatch: DefaultMaxBatch, Concurrency: DefaultConcurrency, BatchWindow: DefaultBatchWindow,
+		CommitInterval: DefaultCommitInterval, FutureTolerance: DefaultFutureTolerance}
 }
 
 // setDefaults fills what was left zero and has a default.
@@ -106,6 +118,9 @@ func (o *Options) setDefaults(pipeline string) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 // Validate reports options a bridge cannot run with.
@@ -117,8 +132,9 @@ func (o Options) Validate() error {
 	if o.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("bridge signal concurrency must be at least 1, got %d", o.Concurrency))
 	}
-	if o.BatchWindow < 0 || o.CommitInterval < 0 {
-		errs = append(errs, fmt.Errorf("bridge batch window (%s) and commit interval (%s) must not be negative", o.BatchWindow, o.CommitInterval))
+	if o.BatchWindow < 0 || o.CommitInterval < 0 || o.FutureTolerance < 0 {
+		errs = append(errs, fmt.Errorf("bridge batch window (%s), commit interval (%s) and future tolerance (%s) must not be negative",
+			o.BatchWindow, o.CommitInterval, o.FutureTolerance))
 	}
 	return errors.Join(errs...)
 }
@@ -230,13 +246,15 @@ func (b *Bridge) poll() ([]*kafka.Message, error) {
 	return batch, nil
 }
 
-// process routes a batch, dead-letters the bad records, delivers the rest, and stores offsets.
+// process routes a batch, delivers it, dead-letters the records that cannot be used (bad
+// at decode, dated too far ahead, or refused for good on delivery), and stores offsets.
 func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 	var dead []*kafka.Message
 	groups := map[string][]Routed{}
 	var order []string
+	now := b.opts.Now()
 	for _, m := range batch {
-		r, err := b.pipeline.Route(m)
+		r, err := b.admit(m, now)
 		if errors.Is(err, ErrSkip) {
 			continue
 		}
@@ -249,25 +267,35 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 		}
 		groups[r.WorkflowID] = append(groups[r.WorkflowID], r)
 	}
-	if err := b.retry(ctx, "dead-letter", func() error { return b.dlq.Send(ctx, dead...) }); err != nil {
-		return err
-	}
 	sem := make(chan struct{}, b.opts.Concurrency)
 	var wg sync.WaitGroup
-	errs := make(chan error, len(order))
+	var mu sync.Mutex
+	var errs []error
 	for _, id := range order {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(id string, recs []Routed) {
 			defer func() { <-sem; wg.Done() }()
-			if err := b.retry(ctx, "deliver "+id, func() error { return b.pipeline.Deliver(ctx, id, recs) }); err != nil {
-				errs <- err
+			err := b.retry(ctx, "deliver "+id, func() error { return b.pipeline.Deliver(ctx, id, recs) })
+			mu.Lock()
+			defer mu.Unlock()
+			if p, ok := AsPermanent(err); ok {
+				b.opts.Log.Error("bridge: records refused for good are dead-lettered", "pipeline", b.pipeline.Name(), "workflow", id, "err", p.Err)
+				for _, r := range p.records(recs) {
+					dead = append(dead, kafkaio.DeadLetter(r.Msg, "undeliverable: "+p.Err.Error()))
+				}
+				return
+			}
+			if err != nil {
+				errs = append(errs, err)
 			}
 		}(id, groups[id])
 	}
 	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := b.retry(ctx, "dead-letter", func() error { return b.dlq.Send(ctx, dead...) }); err != nil {
 		return err
 	}
 	b.Stats.Records.Add(int64(len(batch)))
@@ -278,6 +306,19 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 		return fmt.Errorf("bridge %s: store offsets: %w", b.pipeline.Name(), err)
 	}
 	return nil
+}
+
+// admit routes a record and checks its event time against the clock; an error other than
+// ErrSkip is the reason the record is dead-lettered.
+func (b *Bridge) admit(m *kafka.Message, now time.Time) (Routed, error) {
+	r, err := b.pipeline.Route(m)
+	if err != nil {
+		return r, err
+	}
+	if err := schemas.CheckEventTime(r.At, now, b.opts.FutureTolerance); err != nil {
+		return r, err
+	}
+	return r, nil
 }
 
 // nextOffsets is, per partition of the batch, the offset after its last record.
@@ -304,14 +345,18 @@ func nextOffsets(batch []*kafka.Message) []kafka.TopicPartition {
 	return out
 }
 
-// retry runs fn until it succeeds or ctx ends, backing off up to five seconds. A record is
-// never skipped: the bridge waits for Temporal (or the broker) to come back.
+// retry runs fn until it succeeds, fails for good, or ctx ends, backing off up to five
+// seconds. A record is never skipped for a failure that can pass: the bridge waits for
+// Temporal (or the broker) to come back.
 func (b *Bridge) retry(ctx context.Context, what string, fn func() error) error {
 	wait := 50 * time.Millisecond
 	for {
 		err := fn()
 		if err == nil {
 			return nil
+		}
+		if _, ok := AsPermanent(err); ok {
+			return err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

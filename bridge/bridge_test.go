@@ -1,14 +1,21 @@
 package bridge
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
+	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/workflows"
@@ -83,16 +90,17 @@ func TestJoinSignalsStayUnderTheSizeLimit(t *testing.T) {
 
 func TestSensorsRouteChecksReadings(t *testing.T) {
 	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	s, err := NewSensors(nil, SensorsOptions{FutureTolerance: time.Minute, Now: func() time.Time { return now }})
+	s, err := NewSensors(nil, SensorsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b := &Bridge{pipeline: s, opts: Options{FutureTolerance: time.Minute}}
 	record := func(key, value string) *kafka.Message {
 		m := msg(schemas.TopicSensorReadings, 2, 40)
 		m.Key, m.Value = []byte(key), []byte(value)
 		return m
 	}
-	route := func(key, value string) (Routed, error) { return s.Route(record(key, value)) }
+	route := func(key, value string) (Routed, error) { return b.admit(record(key, value), now) }
 	ok := `{"v":1,"sensor_id":"s1","traveler_id":"t1","traveler_type":"bike","x":1.5,"y":-2,"t":"2026-11-22T08:00:30Z"}`
 	r, err := route("t1", ok)
 	if err != nil || r.WorkflowID != "traveler/t1" {
@@ -102,13 +110,13 @@ func TestSensorsRouteChecksReadings(t *testing.T) {
 		t.Errorf("reading %+v", rd)
 	}
 	for reason, value := range map[string]string{
-		"not a finite number": strings.Replace(ok, `"x":1.5`, `"x":"NaN"`, 1),
-		"in the future":       strings.Replace(ok, "08:00:30", "08:01:31", 1),
-		"traveler type":       strings.Replace(ok, "bike", "boat", 1),
-		"not a number":        strings.Replace(ok, `"x":1.5`, `"x":"east"`, 1),
-		"schema version":      strings.Replace(ok, `"v":1`, `"v":2`, 1),
-		"differs":             ok, // keyed by another traveler
-		"unknown field":       strings.Replace(ok, `"y":-2`, `"y":-2,"z":1`, 1),
+		"out of range":   strings.Replace(ok, `"x":1.5`, `"x":"NaN"`, 1),
+		"in the future":  strings.Replace(ok, "08:00:30", "08:01:31", 1),
+		"traveler type":  strings.Replace(ok, "bike", "boat", 1),
+		"not a number":   strings.Replace(ok, `"x":1.5`, `"x":"east"`, 1),
+		"schema version": strings.Replace(ok, `"v":1`, `"v":2`, 1),
+		"differs":        ok, // keyed by another traveler
+		"unknown field":  strings.Replace(ok, `"y":-2`, `"y":-2,"z":1`, 1),
 	} {
 		key := "t1"
 		if reason == "differs" {
@@ -118,11 +126,84 @@ func TestSensorsRouteChecksReadings(t *testing.T) {
 			t.Errorf("%s: error %v", reason, err)
 		}
 	}
-	sharded, err := NewSensors(nil, SensorsOptions{Shards: 4, FutureTolerance: time.Minute, Now: s.opts.Now})
+	sharded, err := NewSensors(nil, SensorsOptions{Shards: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r, err := sharded.Route(record("t1", ok)); err != nil || r.WorkflowID != workflows.TravelerWorkflowID("t1", 4) {
 		t.Errorf("sharded: routed to %q, %v", r.WorkflowID, err)
+	}
+}
+
+// TestEveryPipelineRefusesFarFutureTimes: a record dated decades ahead would open a window
+// (and keep its workflow) for decades; each pipeline's records go through one check.
+func TestEveryPipelineRefusesFarFutureTimes(t *testing.T) {
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	join, err := NewJoin(nil, nil, JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := NewWindow(pipelines.Transactions(), nil, nil, nil, WindowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	likes, err := NewWindow(pipelines.Likes(), nil, nil, nil, WindowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p           Pipeline
+		topic, late string
+		ok          string
+	}{
+		{join, schemas.TopicJoin1, "2099-01-01T00:00:00Z", `{"v":1,"id":"e1","created_at":"2026-11-22T08:00:30Z","fields":{}}`},
+		{tx, schemas.TopicTransactions, "9999-12-31T23:59:59Z", `{"v":1,"id":"e1","user_id":"1a","amount":10,"status":"paid","at":"2026-11-22T08:00:30Z"}`},
+		{likes, schemas.TopicLikes, "2026-11-22T08:01:01Z", `{"v":1,"video_id":"e1","at":"2026-11-22T08:00:30Z"}`},
+	} {
+		b := &Bridge{pipeline: c.p, opts: Options{FutureTolerance: time.Minute}}
+		m := msg(c.topic, 0, 1)
+		m.Key, m.Value = []byte("e1"), []byte(c.ok)
+		if r, err := b.admit(m, now); err != nil || r.At.IsZero() {
+			t.Errorf("%s: a record within the tolerance: %+v, %v", c.p.Name(), r, err)
+		}
+		m.Value = []byte(strings.Replace(c.ok, "2026-11-22T08:00:30Z", c.late, 1))
+		if _, err := b.admit(m, now); err == nil || !strings.Contains(err.Error(), "in the future") {
+			t.Errorf("%s: a record dated %s: %v", c.p.Name(), c.late, err)
+		}
+	}
+}
+
+// TestPermanentFailures: what would fail again the same way is told apart from what can pass.
+func TestPermanentFailures(t *testing.T) {
+	_, encodeErr := json.Marshal(math.Inf(1))
+	r1, r2 := Routed{WorkflowID: "a"}, Routed{WorkflowID: "b"}
+	for _, c := range []struct {
+		name      string
+		err       error
+		permanent bool
+	}{
+		{"marked", Permanent(errors.New("no")), true},
+		{"wrapped mark", fmt.Errorf("deliver: %w", Permanent(errors.New("no"))), true},
+		{"cannot encode", fmt.Errorf("update: %w", fmt.Errorf("%w: %v", converter.ErrUnableToEncode, encodeErr)), true},
+		{"json value", fmt.Errorf("update: %w", encodeErr), true},
+		{"invalid argument", serviceerror.NewInvalidArgument("blob size exceeds limit"), true},
+		{"validator says no", temporal.NewNonRetryableApplicationError("no 7s windows", workflows.ErrorTypeUnknownWindow, nil), true},
+		{"overlap", temporal.NewNonRetryableApplicationError("overlap", workflows.ErrorTypeOffsetsApplied, nil), false},
+		{"unavailable", serviceerror.NewUnavailable("connection refused"), false},
+		{"deadline", context.DeadlineExceeded, false},
+		{"retryable application error", temporal.NewApplicationError("busy", "Busy"), false},
+		{"nil", nil, false},
+	} {
+		if _, ok := AsPermanent(c.err); ok != c.permanent {
+			t.Errorf("%s: permanent %v, want %v", c.name, ok, c.permanent)
+		}
+	}
+	p, _ := AsPermanent(Permanent(errors.New("no"), r2))
+	if got := p.records([]Routed{r1, r2}); len(got) != 1 || got[0].WorkflowID != "b" {
+		t.Errorf("records to blame %+v", got)
+	}
+	p, _ = AsPermanent(Permanent(errors.New("no")))
+	if got := p.records([]Routed{r1, r2}); len(got) != 2 {
+		t.Errorf("records to blame %+v", got)
 	}
 }

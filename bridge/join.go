@@ -94,7 +94,7 @@ func (j *Join) Route(m *kafka.Message) (Routed, error) {
 		EventID: row.EventID, Topic: *m.TopicPartition.Topic, Partition: m.TopicPartition.Partition,
 		Offset: int64(m.TopicPartition.Offset), CreatedAt: row.CreatedAt, Fields: row.Fields,
 	}
-	return Routed{WorkflowID: workflows.JoinWorkflowID(row.EventID, j.opts.Shards), Msg: m, Value: a}, nil
+	return Routed{WorkflowID: workflows.JoinWorkflowID(row.EventID, j.opts.Shards), Msg: m, At: row.CreatedAt, Value: a}, nil
 }
 
 // Deliver implements Pipeline with SignalWithStart. A per-event workflow rejects its id once

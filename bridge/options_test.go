@@ -14,15 +14,15 @@ import (
 func TestOptionsDefaults(t *testing.T) {
 	var b Options
 	b.setDefaults("likes")
-	if b.MaxBatch != DefaultOptions().MaxBatch || b.Concurrency != DefaultConcurrency || b.CommitInterval != DefaultCommitInterval || b.Group != GroupID("likes") || b.Log == nil {
+	if b.MaxBatch != DefaultOptions().MaxBatch || b.Concurrency != DefaultConcurrency || b.CommitInterval != DefaultCommitInterval || b.Group != GroupID("likes") || b.Log == nil || b.Now == nil {
 		t.Errorf("bridge defaults %+v", b)
 	}
 	j, err := NewJoin(nil, nil, JoinOptions{})
 	if err != nil || j.opts != DefaultJoinOptions() {
 		t.Errorf("join options %+v, %v", j.opts, err)
 	}
-	s, err := NewSensors(nil, SensorsOptions{Disorder: DefaultSensorDisorder, FlushDelay: DefaultSensorFlushDelay, FutureTolerance: DefaultFutureTolerance})
-	if err != nil || s.opts.IdleGap != DefaultSensorsOptions().IdleGap || s.opts.Now == nil {
+	s, err := NewSensors(nil, SensorsOptions{Disorder: DefaultSensorDisorder, FlushDelay: DefaultSensorFlushDelay})
+	if err != nil || s.opts != DefaultSensorsOptions() {
 		t.Errorf("sensors options %+v, %v", s.opts, err)
 	}
 	w, err := NewWindow(pipelines.Likes(), nil, nil, nil, WindowOptions{})

@@ -20,7 +20,6 @@ const (
 	DefaultSensorDisorder   = 2 * time.Second
 	DefaultSensorIdleGap    = 10 * time.Second
 	DefaultSensorFlushDelay = time.Second
-	DefaultFutureTolerance  = time.Minute
 )
 
 // SensorsOptions configure the sensors pipeline's router and, through it, its workflows.
@@ -36,30 +35,23 @@ type SensorsOptions struct {
 	// ShardHistory makes a shard continue as new after this many history events; 0 waits
 	// for the server's suggestion.
 	ShardHistory int
-	// FutureTolerance is how far ahead of Now a reading's time may be.
-	FutureTolerance time.Duration
-	// Now is the clock readings are checked against (time.Now when nil).
-	Now func() time.Time
 }
 
 // DefaultSensorsOptions are the options the sensors pipeline runs with unless told otherwise.
 func DefaultSensorsOptions() SensorsOptions {
-	return SensorsOptions{Disorder: DefaultSensorDisorder, IdleGap: DefaultSensorIdleGap, FlushDelay: DefaultSensorFlushDelay, FutureTolerance: DefaultFutureTolerance}
+	return SensorsOptions{Disorder: DefaultSensorDisorder, IdleGap: DefaultSensorIdleGap, FlushDelay: DefaultSensorFlushDelay}
 }
 
 func (o *SensorsOptions) setDefaults() {
 	if o.IdleGap == 0 {
 		o.IdleGap = DefaultSensorIdleGap
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 }
 
 // Validate reports options the sensors pipeline cannot run with.
 func (o SensorsOptions) Validate() error {
-	if o.Shards < 0 || o.ShardHistory < 0 || o.Disorder < 0 || o.IdleGap < 0 || o.FlushDelay < 0 || o.FutureTolerance < 0 {
-		return errors.New("sensors: traveler shards, shard history, disorder, idle gap, flush delay and future tolerance must not be negative")
+	if o.Shards < 0 || o.ShardHistory < 0 || o.Disorder < 0 || o.IdleGap < 0 || o.FlushDelay < 0 {
+		return errors.New("sensors: traveler shards, shard history, disorder, idle gap and flush delay must not be negative")
 	}
 	return nil
 }
@@ -68,8 +60,8 @@ func (o SensorsOptions) Validate() error {
 const readingOverhead = 260
 
 // Sensors routes sensor readings to TravelerWorkflows: one per traveler id, or one of the
-// shards. Readings that no sensor could have made (NaN positions, unknown types, times too
-// far in the future) are dead-lettered here; impossible jumps, which need the traveler's
+// shards. Readings that no sensor could have made (positions not finite, unknown types) are
+// dead-lettered here, like every record dated too far ahead; impossible jumps, which need the traveler's
 // previous reading, are dead-lettered by the workflow.
 type Sensors struct {
 	opts     SensorsOptions
@@ -93,12 +85,12 @@ func (s *Sensors) Topics() []string { return []string{schemas.TopicSensorReading
 
 // Route implements Pipeline.
 func (s *Sensors) Route(m *kafka.Message) (Routed, error) {
-	r, err := schemas.DecodeSensorReading(m.Key, m.Value, s.opts.Now(), s.opts.FutureTolerance)
+	r, err := schemas.DecodeSensorReading(m.Key, m.Value)
 	if err != nil {
 		return Routed{}, err
 	}
 	r.Ref = travel.Ref{Topic: *m.TopicPartition.Topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
-	return Routed{WorkflowID: workflows.TravelerWorkflowID(r.TravelerID, s.opts.Shards), Msg: m, Value: r}, nil
+	return Routed{WorkflowID: workflows.TravelerWorkflowID(r.TravelerID, s.opts.Shards), Msg: m, At: r.At, Value: r}, nil
 }
 
 // Deliver implements Pipeline with SignalWithStart. A traveler's workflow may have ended

@@ -108,14 +108,14 @@ func (w *Window) workflowID(key string) string {
 
 // Route implements Pipeline.
 func (w *Window) Route(m *kafka.Message) (Routed, error) {
-	it, err := w.spec.Extract(m.Value)
+	it, err := w.spec.Extract(m.Key, m.Value)
 	if errors.Is(err, pipelines.ErrFiltered) {
 		return Routed{}, ErrSkip
 	}
 	if err != nil {
 		return Routed{}, err
 	}
-	return Routed{WorkflowID: w.workflowID(it.Key), Msg: m, Value: windowItem{item: it, msg: m}}, nil
+	return Routed{WorkflowID: w.workflowID(it.Key), Msg: m, At: it.At, Value: windowItem{item: it, msg: m}}, nil
 }
 
 // Deliver implements Pipeline with Update-with-Start. When the workflow answers that the
@@ -128,12 +128,19 @@ func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed) 
 		items[i] = r.Value.(windowItem)
 	}
 	if w.opts.PerRecord {
-		for _, it := range items {
-			if err := w.deliver(ctx, workflowID, []windowItem{it}); err != nil {
+		var refused []Routed
+		var last error
+		for i, it := range items {
+			err := w.deliver(ctx, workflowID, []windowItem{it})
+			if _, ok := AsPermanent(err); ok {
+				refused, last = append(refused, recs[i]), err
+				continue
+			}
+			if err != nil {
 				return err
 			}
 		}
-		return nil
+		return Permanent(last, refused...)
 	}
 	return w.deliver(ctx, workflowID, items)
 }

@@ -31,6 +31,8 @@ type Spec struct {
 	// KeyField names the record field that keys the windows; empty aggregates every record
 	// under GlobalKey.
 	KeyField string
+	// RecordKeyField names the field a Kafka record's key, when it has one, must equal.
+	RecordKeyField string
 	// ValueField names the numeric field aggregated; empty counts records (value 1).
 	ValueField string
 	// TimeField names the RFC 3339 event time field.
@@ -56,9 +58,13 @@ type Item struct {
 // nothing is aggregated, and it is not a dead letter.
 var ErrFiltered = errors.New("filtered out")
 
-// Extract validates a record and reduces it to an Item. A malformed record returns an
-// error saying why; a record the filter leaves out returns ErrFiltered.
-func (s Spec) Extract(value []byte) (Item, error) {
+// Extract validates a record (its Kafka key, which may be empty, and its value) and reduces
+// it to an Item. A malformed record returns an error saying why; a record the filter leaves
+// out returns ErrFiltered.
+func (s Spec) Extract(key, value []byte) (Item, error) {
+	if err := schemas.CheckRecord(value); err != nil {
+		return Item{}, err
+	}
 	var rec map[string]any
 	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.UseNumber()
@@ -67,6 +73,11 @@ func (s Spec) Extract(value []byte) (Item, error) {
 	}
 	if v, _ := rec["v"].(json.Number); v.String() != fmt.Sprint(schemas.RecordVersion) {
 		return Item{}, fmt.Errorf("schema version %v, want %d", rec["v"], schemas.RecordVersion)
+	}
+	if s.RecordKeyField != "" && len(key) > 0 {
+		if id, _ := rec[s.RecordKeyField].(string); id != string(key) {
+			return Item{}, fmt.Errorf("record key %q differs from field %q (%q)", key, s.RecordKeyField, rec[s.RecordKeyField])
+		}
 	}
 	it := Item{Key: GlobalKey, Value: 1}
 	if s.KeyField != "" {
@@ -85,6 +96,9 @@ func (s Spec) Extract(value []byte) (Item, error) {
 		if err != nil {
 			return Item{}, fmt.Errorf("field %q: %v", s.ValueField, err)
 		}
+		if err := schemas.CheckValue(s.ValueField, v); err != nil {
+			return Item{}, err
+		}
 		it.Value = v
 	}
 	ts, _ := rec[s.TimeField].(string)
@@ -93,6 +107,9 @@ func (s Spec) Extract(value []byte) (Item, error) {
 		return Item{}, fmt.Errorf("field %q must be an RFC 3339 time", s.TimeField)
 	}
 	it.At = at.UTC()
+	if it.At.Before(schemas.MinEventTime) {
+		return Item{}, fmt.Errorf("field %q: %s is before %s", s.TimeField, ts, schemas.MinEventTime.Format(time.RFC3339))
+	}
 	if s.Filter != nil {
 		if v, _ := rec[s.Filter.Field].(string); v != s.Filter.Equals {
 			return it, ErrFiltered
@@ -138,7 +155,7 @@ func Likes() Spec {
 	grace := 5 * time.Second
 	return Spec{
 		Name: schemas.PipelineLikes, Topic: schemas.TopicLikes,
-		KeyField: "video_id", TimeField: "at",
+		KeyField: "video_id", RecordKeyField: "video_id", TimeField: "at",
 		Windows: []window.Spec{
 			{Size: time.Minute, Grace: grace}, {Size: 5 * time.Minute, Grace: grace}, {Size: 10 * time.Minute, Grace: grace},
 		},
@@ -152,7 +169,7 @@ func Likes() Spec {
 func Transactions() Spec {
 	return Spec{
 		Name: schemas.PipelineTransactions, Topic: schemas.TopicTransactions,
-		ValueField: "amount", TimeField: "at",
+		ValueField: "amount", RecordKeyField: "id", TimeField: "at",
 		Filter:       &Filter{Field: "status", Equals: schemas.StatusPaid},
 		Windows:      []window.Spec{{Size: 3 * time.Second, Grace: time.Second}},
 		Aggregations: []string{"sum", "count", "avg"},

@@ -27,6 +27,9 @@ const MaxEventIDLen = 200
 // dead-letter header.
 func DecodeJoinRow(key, value []byte) (JoinRow, error) {
 	var r JoinRow
+	if err := CheckRecord(value); err != nil {
+		return r, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
@@ -44,13 +47,23 @@ func DecodeJoinRow(key, value []byte) (JoinRow, error) {
 	if r.CreatedAt.IsZero() {
 		return r, errors.New("created_at is missing")
 	}
+	if r.CreatedAt.Before(MinEventTime) {
+		return r, fmt.Errorf("created_at %s is before %s", r.CreatedAt.Format(time.RFC3339Nano), MinEventTime.Format(time.RFC3339))
+	}
 	var fields map[string]any
-	if err := json.Unmarshal(r.Fields, &fields); err != nil || fields == nil {
+	fd := json.NewDecoder(bytes.NewReader(r.Fields))
+	fd.UseNumber()
+	if err := fd.Decode(&fields); err != nil || fields == nil {
 		return r, errors.New("fields must be a JSON object")
 	}
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		switch fields[k].(type) {
-		case float64, nil:
+		switch v := fields[k].(type) {
+		case nil:
+		case json.Number:
+			// Fields are stored, not aggregated: any finite number will do.
+			if _, err := v.Float64(); err != nil {
+				return r, fmt.Errorf("field %q: %s is out of range", k, v)
+			}
 		default:
 			return r, fmt.Errorf("field %q must be a number or null", k)
 		}

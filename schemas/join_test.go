@@ -21,6 +21,10 @@ func TestDecodeJoinRow(t *testing.T) {
 		{"no time", "e1", `{"v":1,"id":"e1","fields":{}}`, "created_at"},
 		{"fields not object", "e1", `{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00Z","fields":[1]}`, "JSON object"},
 		{"fields missing", "e1", `{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00Z"}`, "JSON object"},
+		{"before the epoch", "e1", strings.Replace(good, "2026-01-01", "1969-12-31", 1), "before 1970"},
+		{"invalid utf-8", "e1", strings.Replace(good, `"feature1":3`, "\"feature\xff\":3", 1), "UTF-8"},
+		{"oversized", "e1", strings.Replace(good, `"feature1":3`, `"feature1":3`+strings.Repeat(`,"f":1`, 12000), 1), "exceeds"},
+		{"huge number", "e1", strings.Replace(good, `"feature1":3`, `"feature1":1e400`, 1), "out of range"},
 		{"text value", "e1", `{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":"x"}}`, `"feature1" must be a number`},
 	}
 	for _, c := range cases {

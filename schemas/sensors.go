@@ -68,10 +68,13 @@ func NewSensorReading(r travel.Reading) SensorReading {
 	return SensorReading{Version: RecordVersion, SensorID: r.SensorID, TravelerID: r.TravelerID, Type: r.Type, X: Coord(r.X), Y: Coord(r.Y), At: r.At}
 }
 
-// DecodeSensorReading parses a sensor record and checks it as travel.Validate does, with
-// now and the tolerance for clocks ahead. The error says what is wrong.
-func DecodeSensorReading(key, value []byte, now time.Time, futureTolerance time.Duration) (travel.Reading, error) {
+// DecodeSensorReading parses a sensor record and checks it as travel.Validate does. The
+// error says what is wrong.
+func DecodeSensorReading(key, value []byte) (travel.Reading, error) {
 	var s SensorReading
+	if err := CheckRecord(value); err != nil {
+		return travel.Reading{}, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
@@ -89,8 +92,11 @@ func DecodeSensorReading(key, value []byte, now time.Time, futureTolerance time.
 		return travel.Reading{}, fmt.Errorf("record key %q differs from traveler id %q", key, s.TravelerID)
 	}
 	r := travel.Reading{SensorID: s.SensorID, TravelerID: s.TravelerID, Type: s.Type, X: float64(s.X), Y: float64(s.Y), At: s.At.UTC()}
-	if err := travel.Validate(r, now, futureTolerance); err != nil {
+	if err := travel.Validate(r); err != nil {
 		return r, err
+	}
+	if r.At.Before(MinEventTime) {
+		return r, fmt.Errorf("reading time %s is before %s", r.At.Format(time.RFC3339Nano), MinEventTime.Format(time.RFC3339))
 	}
 	return r, nil
 }

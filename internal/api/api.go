@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"go.temporal.io/api/serviceerror"
@@ -35,12 +36,17 @@ var static embed.FS
 // MaxLikesPerRequest bounds the likes one ingest request may carry.
 const MaxLikesPerRequest = 1000
 
+// Producer sends ingested records and returns once the broker has every one of them.
+type Producer interface {
+	Send(ctx context.Context, msgs ...*kafka.Message) error
+}
+
 // Server serves the API. Every field but Temporal and Producer is required; without
 // Temporal, live traveler visits answer 503, and without Producer, ingest does.
 type Server struct {
 	DB       *gorm.DB
 	Temporal client.Client
-	Producer *kafkaio.Producer
+	Producer Producer
 	// TravelerShards is how the sensors pipeline keys its workflows (see
 	// workflows.TravelerWorkflowID).
 	TravelerShards int
@@ -317,8 +323,8 @@ func (s *Server) windows(w http.ResponseWriter, r *http.Request) {
 }
 
 func checkID(id string) error {
-	if id == "" || len(id) > schemas.MaxEventIDLen || strings.ContainsAny(id, "/|\x00") {
-		return fmt.Errorf("id %q: want 1 to %d characters, no '/', '|' or NUL", id, schemas.MaxEventIDLen)
+	if id == "" || len(id) > schemas.MaxEventIDLen || strings.ContainsAny(id, "/|\x00") || !utf8.ValidString(id) {
+		return fmt.Errorf("id %q: want 1 to %d characters of UTF-8, no '/', '|' or NUL", id, schemas.MaxEventIDLen)
 	}
 	return nil
 }

@@ -239,7 +239,7 @@ func checkMinutes(t *testing.T, rows map[string]schemas.WindowResult, want map[s
 
 func checkSensorDeadLetters(t *testing.T, bootstrap string, bad map[string]int) {
 	t.Helper()
-	reasons := map[string]string{sensorsim.BadNaN: "not a finite number", sensorsim.BadFuture: "in the future", sensorsim.BadJump: "impossible jump"}
+	reasons := map[string]string{sensorsim.BadNaN: "out of range", sensorsim.BadFuture: "in the future", sensorsim.BadJump: "impossible jump"}
 	got := map[string]int{}
 	require.Eventually(t, func() bool {
 		got = map[string]int{}

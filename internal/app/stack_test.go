@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -126,52 +127,87 @@ func dirExists(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// TestDeadLetters sends records that cannot be used: each lands on its topic's dead-letter
-// topic with the reason, and the pipeline goes on to ack the good event sent after them.
-func TestDeadLetters(t *testing.T) {
+// badInputTopics maps each folder of testdata/badinput to the input topics its records are
+// sent to.
+var badInputTopics = map[string][]string{
+	"join":         schemas.JoinTopics,
+	"transactions": {schemas.TopicTransactions},
+	"likes":        {schemas.TopicLikes},
+	"sensors":      {schemas.TopicSensorReadings},
+}
+
+// badInputReasons are words each case's dead-letter reason must hold, where they say more
+// than that the record was refused.
+var badInputReasons = map[string]string{
+	"oversized": "exceeds", "invalid-utf8": "UTF-8", "far-future": "in the future", "far-past": "before 1970",
+	"key-differs": "differs", "unknown-version": "schema version", "huge-number": "range",
+}
+
+// TestBadInputCorpus sends the committed corpus of bad records (not JSON, wrong types,
+// missing fields, unknown version, oversized, invalid UTF-8, NaN, infinities, huge numbers,
+// times far in the past or future, key different from the id) to every input topic, keyed
+// "bad-1", with good records after them. Every bad record lands on its topic's dead-letter
+// topic with its reason, and every bridge moves past them: each group commits the end of
+// its topics, and the good join event is acked.
+func TestBadInputCorpus(t *testing.T) {
 	cfg := testenv.Config(t)
 	env := testenv.Start(t, cfg)
-	bad := map[string]string{
-		"not json":      `{{{`,
-		"wrong version": `{"v":9,"id":"dl-1","created_at":"2026-01-01T00:00:00Z","fields":{}}`,
-		"text feature":  `{"v":1,"id":"dl-1","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":"x"}}`,
-	}
-	for _, v := range bad {
-		if err := env.Deps.Producer.Send(context.Background(), kafkaio.Message(schemas.TopicJoin2, []byte("dl-1"), []byte(v))); err != nil {
-			t.Fatal(err)
+	ctx := context.Background()
+	want := map[string]map[string]string{} // topic -> value -> case
+	for dir, topics := range badInputTopics {
+		files, err := os.ReadDir(filepath.Join("testdata", "badinput", dir))
+		if err != nil || len(files) < 10 {
+			t.Fatalf("corpus %s: %d files, %v", dir, len(files), err)
+		}
+		for _, topic := range topics {
+			want[topic] = map[string]string{}
+			for _, f := range files {
+				v, err := os.ReadFile(filepath.Join("testdata", "badinput", dir, f.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[topic][string(v)] = f.Name()
+				if err := env.Deps.Producer.Send(ctx, kafkaio.Message(topic, []byte("bad-1"), v)); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 	}
-	sendRows(t, env, "dl-ok", schemas.JoinTopics...)
-	waitClosed(t, env, workflows.JoinWorkflowID("dl-ok", 0))
+	sendRows(t, env, "good-1", schemas.JoinTopics...)
+	sendLike(t, env, "good-video")
+	waitClosed(t, env, workflows.JoinWorkflowID("good-1", 0))
 
-	conf := kafkaio.ConsumerConfig(cfg.KafkaBootstrap, "test-dlq-reader")
-	c, err := kafka.NewConsumer(&conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Subscribe(kafkaio.DLQTopic(schemas.TopicJoin2), nil); err != nil {
-		t.Fatal(err)
-	}
-	reasons := map[string]string{}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(reasons) < len(bad) && time.Now().Before(deadline) {
-		m, err := c.ReadMessage(200 * time.Millisecond)
-		if err != nil {
-			continue
+	for topic, cases := range want {
+		got := map[string]string{}
+		require.Eventually(t, func() bool {
+			got = map[string]string{}
+			err := kafkaio.ReadTopic(ctx, cfg.KafkaBootstrap, kafkaio.DLQTopic(topic), func(m *kafka.Message) error {
+				if src := kafkaio.Header(m, kafkaio.HeaderSourceTopic); src != topic {
+					return fmt.Errorf("dead letter on %s names source %q", kafkaio.DLQTopic(topic), src)
+				}
+				got[string(m.Value)] = kafkaio.Header(m, kafkaio.HeaderReason)
+				return nil
+			})
+			return err == nil && len(got) >= len(cases)
+		}, time.Minute, testenv.Poll, "the dead letters of "+topic)
+		for v, name := range cases {
+			reason, ok := got[v]
+			switch {
+			case !ok:
+				t.Errorf("%s: %s was not dead-lettered", topic, name)
+			case reason == "":
+				t.Errorf("%s: %s was dead-lettered without a reason", topic, name)
+			case badInputReasons[name] != "" && !strings.Contains(reason, badInputReasons[name]):
+				t.Errorf("%s: %s dead-lettered for %q, want a reason with %q", topic, name, reason, badInputReasons[name])
+			}
 		}
-		if kafkaio.Header(m, kafkaio.HeaderSourceTopic) != schemas.TopicJoin2 {
-			t.Errorf("dead letter names source %q", kafkaio.Header(m, kafkaio.HeaderSourceTopic))
-		}
-		reasons[string(m.Value)] = kafkaio.Header(m, kafkaio.HeaderReason)
-	}
-	for name, v := range bad {
-		if reasons[v] == "" {
-			t.Errorf("%s record: no dead letter with a reason (got %v)", name, reasons)
+		if len(got) != len(cases) {
+			t.Errorf("%s: %d dead letters for %d bad records", topic, len(got), len(cases))
 		}
 	}
-	if !strings.Contains(reasons[bad["text feature"]], "feature1") {
-		t.Errorf("reason %q does not name the bad field", reasons[bad["text feature"]])
+	for _, pipeline := range []string{schemas.PipelineTransactions, schemas.PipelineLikes, schemas.PipelineSensors} {
+		topic := badInputTopics[pipeline][0]
+		waitGroupCaughtUp(t, cfg.KafkaBootstrap, bridge.GroupID(pipeline), topic)
 	}
 }
 

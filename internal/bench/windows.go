@@ -182,7 +182,7 @@ func plainConsumer(ctx context.Context, bootstrap string, spec pipelines.Spec, n
 			start = time.Now()
 		}
 		seen++
-		it, err := spec.Extract(m.Value)
+		it, err := spec.Extract(m.Key, m.Value)
 		if err != nil {
 			continue
 		}

@@ -154,7 +154,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Sensors.IdleGap, "sensor-idle-gap", c.Sensors.IdleGap, "a visit ends when its traveler sent no reading of it for this long")
 	fs.DurationVar(&c.SensorGrace, "sensor-grace", c.SensorGrace, "how long a sensor minute stays open after its end for visits still going on")
 	fs.DurationVar(&c.Sensors.FlushDelay, "sensor-flush-delay", c.Sensors.FlushDelay, "how long a traveler shard holds ended visits to flush them together")
-	fs.DurationVar(&c.Sensors.FutureTolerance, "future-tolerance", c.Sensors.FutureTolerance, "how far ahead of the clock a reading's time may be before it is dead-lettered")
+	fs.DurationVar(&c.Bridge.FutureTolerance, "future-tolerance", c.Bridge.FutureTolerance, "how far ahead of the clock a record's event time may be before it is dead-lettered (every pipeline)")
 	fs.StringVar(&c.APIAddress, "api", c.APIAddress, "host:port of the HTTP API and dashboard; empty runs none (env "+EnvAPI+")")
 }
 

@@ -129,7 +129,7 @@ func Verify(ctx context.Context, bootstrap string, db *gorm.DB, asOf time.Time, 
 		if json.Unmarshal(m.Value, &tx) != nil || tx.Status != schemas.StatusPaid {
 			return nil
 		}
-		if _, err := spec.Extract(m.Value); err != nil {
+		if _, err := spec.Extract(m.Key, m.Value); err != nil {
 			return nil
 		}
 		v.Paid++
