@@ -236,8 +236,7 @@ func (j *joiner) collect(now time.Time) activities.FinishJoinsRequest {
 func (j *joiner) finish(ctx workflow.Context, req activities.FinishJoinsRequest) error {
 	var a *activities.Activities
 	var res activities.FinishJoinsResult
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	if err := workflow.ExecuteLocalActivity(lctx, a.FinishJoins, req).Get(ctx, &res); err != nil {
+	if err := runDurably(ctx, a.FinishJoins, &res, req); err != nil {
 		return fmt.Errorf("finish %d joins: %w", len(req.Events), err)
 	}
 	already := map[string]bool{}

@@ -7,12 +7,14 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// localOptions run a local activity that is retried until it succeeds: storing and acking
-// joins, flushing windows, looking up a traveler's stored visits. A local activity costs
-// fewer history events and less latency than a regular one, as long as it does not wait
-// on other workflows.
+// localOptions run a local activity: storing and acking joins, flushing windows, looking up
+// a traveler's stored visits. A local activity costs fewer history events and less latency
+// than a regular one, as long as it does not wait on other workflows. Its attempts stop
+// after a minute (the SDK would otherwise stop at StartToCloseTimeout); runDurably then
+// goes on with a regular activity.
 var localOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 30 * time.Second,
+	StartToCloseTimeout:    30 * time.Second,
+	ScheduleToCloseTimeout: time.Minute,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    100 * time.Millisecond,
 		BackoffCoefficient: 2,
@@ -29,6 +31,30 @@ var flushOptions = workflow.ActivityOptions{
 		BackoffCoefficient: 2,
 		MaximumInterval:    10 * time.Second,
 	},
+}
+
+// durableOptions run an activity that local attempts could not finish, retried without end:
+// a workflow never fails because its database or broker is unreachable, and its pending
+// activity shows the last failure in the UI and in `temporal workflow describe`.
+var durableOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    30 * time.Second,
+	},
+}
+
+// runDurably runs an activity locally and, if a minute of local attempts did not succeed,
+// as a regular activity retried until it does (or the workflow is cancelled). Either way
+// the activity writes keyed upserts, so the attempts that fail part-way change nothing.
+func runDurably(ctx workflow.Context, activity any, result any, args ...any) error {
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, localOptions), activity, args...).Get(ctx, result)
+	if err == nil || temporal.IsCanceledError(err) {
+		return err
+	}
+	workflow.GetLogger(ctx).Error("local activity keeps failing; retrying it as a regular activity", "err", err)
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, durableOptions), activity, args...).Get(ctx, result)
 }
 
 // runWriter names the running workflow run in the rows it writes, so that its own retried

@@ -186,8 +186,7 @@ func (t *travelers) floors(ctx workflow.Context, ids []string) map[string]map[st
 		return out
 	}
 	var a *activities.Activities
-	lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-	if err := workflow.ExecuteLocalActivity(lctx, a.TravelerFloors, ids).Get(ctx, &out); err != nil {
+	if err := runDurably(ctx, a.TravelerFloors, &out, ids); err != nil {
 		// Retried until the workflow is cancelled; only cancellation gets here.
 		workflow.GetLogger(ctx).Warn("traveler floors", "err", err)
 	}
@@ -248,13 +247,13 @@ func (t *travelers) settle(ctx workflow.Context, force bool) (bool, error) {
 	t.closed, t.rejected = nil, nil
 	var a *activities.Activities
 	var res activities.FlushVisitsResult
-	var f workflow.Future
+	var err error
 	if t.flushAsActivity {
-		f = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, flushOptions), a.FlushVisits, req)
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, flushOptions), a.FlushVisits, req).Get(ctx, &res)
 	} else {
-		f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, localOptions), a.FlushVisits, req)
+		err = runDurably(ctx, a.FlushVisits, &res, req)
 	}
-	if err := f.Get(ctx, &res); err != nil {
+	if err != nil {
 		return true, fmt.Errorf("flush %d visits: %w", len(req.Visits), err)
 	}
 	t.state.Stats.Visits += int64(len(req.Visits))

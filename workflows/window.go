@@ -287,7 +287,7 @@ func (w *windower) flushDue(ctx workflow.Context) error {
 	req := activities.FlushRequest{Pipeline: w.p.Pipeline, Writer: runWriter(ctx), Windows: due, ClosedAt: now}
 	var a *activities.Activities
 	var res activities.FlushResult
-	if err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, localOptions), a.FlushWindows, req).Get(ctx, &res); err != nil {
+	if err := runDurably(ctx, a.FlushWindows, &res, req); err != nil {
 		return fmt.Errorf("flush %d windows: %w", len(due), err)
 	}
 	w.state.Stats.Closed += int64(len(due) - len(res.AlreadyFinal))

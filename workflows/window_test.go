@@ -260,3 +260,47 @@ func TestWindowCarriedStateWithOldKeysMerges(t *testing.T) {
 	require.Equal(t, int64(3), rec.flushed[0].Partial.Count)
 	require.Equal(t, 60.0, rec.flushed[0].Partial.Sum)
 }
+
+// TestWindowOutlivesAnUnreachableDatabase: a flush that keeps failing for minutes (the
+// database down) does not fail the workflow: after a minute of local attempts it goes on as
+// a regular activity, retried until the database is back, and the window is written once.
+// (The test environment stops an unlimited retry after 10 attempts, about 3 minutes here;
+// the server does not.)
+func TestWindowOutlivesAnUnreachableDatabase(t *testing.T) {
+	rec := &flushRecorder{}
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(wt0)
+	var a *activities.Activities
+	env.RegisterActivity(a)
+	var mu sync.Mutex
+	var calls int
+	var firstCall time.Time
+	env.OnActivity(a.FlushWindows, mock.Anything, mock.Anything).Return(func(ctx context.Context, req activities.FlushRequest) (activities.FlushResult, error) {
+		mu.Lock()
+		calls++
+		if firstCall.IsZero() {
+			firstCall = env.Now()
+		}
+		down := env.Now().Before(firstCall.Add(150 * time.Second))
+		mu.Unlock()
+		if down {
+			return activities.FlushResult{}, errors.New("database is unreachable")
+		}
+		return rec.flush(ctx, req)
+	})
+	var r sent
+	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 0, To: 2}},
+		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 10, 20, 30)},
+	}, &r)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 20*time.Minute)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds})
+	require.NoError(t, r.err)
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, env.GetWorkflowError(), &canceled, "the workflow ends only when cancelled")
+	require.Len(t, rec.flushed, 1, "the window is written once the database is back")
+	require.Equal(t, int64(3), rec.flushed[0].Partial.Count)
+	require.Greater(t, calls, 12, "attempts went on past the local minute")
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -86,11 +87,19 @@ func EnsureTopics(ctx context.Context, bootstrap string, partitions int, topics 
 	return errors.Join(errs...)
 }
 
-// Producer sends records and waits for the broker's acknowledgement of each.
+// Producer sends records and waits for the broker's acknowledgement of each. A client
+// that turns fatal (an idempotent producer whose sequence the broker lost, say, when the
+// broker was replaced) never recovers by itself: the producer then closes it and makes a
+// new one, so the next send can pass.
 type Producer struct {
+	conf kafka.ConfigMap
+	log  *slog.Logger
+
+	mu     sync.RWMutex
 	p      *kafka.Producer
-	log    *slog.Logger
 	events sync.WaitGroup
+	// Recreated counts the clients replaced after a fatal error.
+	Recreated atomic.Int64
 }
 
 // NewProducer connects an idempotent producer. extra overrides ProducerConfig's settings.
@@ -99,24 +108,61 @@ func NewProducer(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Pr
 	for k, v := range extra {
 		conf[k] = v
 	}
-	p, err := kafka.NewProducer(&conf)
-	if err != nil {
-		return nil, fmt.Errorf("kafka producer for %s: %w", bootstrap, err)
+	pr := &Producer{conf: conf, log: log}
+	if err := pr.connect(); err != nil {
+		return nil, err
 	}
-	pr := &Producer{p: p, log: log}
-	pr.events.Add(1)
-	go pr.drain()
 	return pr, nil
 }
 
+// connect makes a new client; the caller holds mu (or is the constructor).
+func (p *Producer) connect() error {
+	c, err := kafka.NewProducer(&p.conf)
+	if err != nil {
+		return fmt.Errorf("kafka producer for %s: %w", p.conf["bootstrap.servers"], err)
+	}
+	p.p = c
+	p.events.Add(1)
+	go p.drain(c)
+	return nil
+}
+
 // drain logs client-level events; delivery reports go to the channel each send passes.
-func (p *Producer) drain() {
+func (p *Producer) drain(c *kafka.Producer) {
 	defer p.events.Done()
-	for ev := range p.p.Events() {
+	for ev := range c.Events() {
 		if e, ok := ev.(kafka.Error); ok {
-			p.log.Warn("kafka producer", "err", e, "code", e.Code(), "fatal", e.IsFatal())
+			if e.IsFatal() {
+				p.log.Error("kafka producer fatal error; it is replaced at the next send", "err", e, "code", e.Code())
+				continue
+			}
+			p.log.Warn("kafka producer", "err", e, "code", e.Code())
 		}
 	}
+}
+
+// fatal reports whether err leaves the client unusable.
+func fatal(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && (ke.IsFatal() || ke.Code() == kafka.ErrFatal)
+}
+
+// replace closes a client that turned fatal and makes a new one, unless another send
+// already did.
+func (p *Producer) replace(old *kafka.Producer, cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.p != old {
+		return
+	}
+	p.log.Error("kafka producer: replacing a client that turned fatal", "err", cause)
+	old.Close()
+	if err := p.connect(); err != nil {
+		p.log.Error("kafka producer: could not make a new client", "err", err)
+		p.p = old // closed; the next send fails and tries again
+		return
+	}
+	p.Recreated.Add(1)
 }
 
 // Send produces the messages and waits until the broker acknowledged all of them, or
@@ -126,17 +172,31 @@ func (p *Producer) Send(ctx context.Context, msgs ...*kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	p.mu.RLock()
+	c := p.p
+	err := send(ctx, c, msgs)
+	p.mu.RUnlock()
+	if fatal(err) || (err != nil && c.IsClosed()) {
+		p.replace(c, err)
+	}
+	return err
+}
+
+func send(ctx context.Context, c *kafka.Producer, msgs []*kafka.Message) error {
+	if c.IsClosed() {
+		return errors.New("kafka producer is closed")
+	}
 	done := make(chan kafka.Event, len(msgs))
 	for _, m := range msgs {
 		for {
-			err := p.p.Produce(m, done)
+			err := c.Produce(m, done)
 			if err == nil {
 				break
 			}
 			var ke kafka.Error
 			if errors.As(err, &ke) && ke.Code() == kafka.ErrQueueFull {
 				// The local queue is full: let deliveries drain, then try again.
-				p.p.Flush(10)
+				c.Flush(10)
 				continue
 			}
 			return fmt.Errorf("produce to %s: %w", *m.TopicPartition.Topic, err)
@@ -158,8 +218,12 @@ func (p *Producer) Send(ctx context.Context, msgs ...*kafka.Message) error {
 
 // Close flushes what is queued and closes the producer.
 func (p *Producer) Close() {
-	p.p.Flush(5000)
-	p.p.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.p.IsClosed() {
+		p.p.Flush(5000)
+		p.p.Close()
+	}
 	p.events.Wait()
 }
 
