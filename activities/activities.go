@@ -1,6 +1,7 @@
 // Package activities holds the side effects Tributary's workflows ask for: database writes
 // and Kafka records. Every activity may run more than once, so each writes upserts keyed by
-// what it describes and produces records keyed so that a repeat is recognisable.
+// what it describes, and writes its output records to the outbox in the same transaction
+// (internal/outbox relays them exactly once) rather than producing them itself.
 package activities
 
 import (
@@ -27,6 +28,14 @@ type Activities struct {
 	Log *slog.Logger
 	// Windows delivers visit speeds to the sensors window pipeline.
 	Windows WindowSender
+	// Kick, if set, wakes the outbox relay after a commit that wrote output records.
+	Kick func()
+}
+
+func (a *Activities) kick() {
+	if a.Kick != nil {
+		a.Kick()
+	}
 }
 
 func (a *Activities) log() *slog.Logger {

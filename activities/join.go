@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
@@ -40,15 +41,16 @@ type FinishJoinsResult struct {
 	AlreadyFinal []string
 }
 
-// FinishJoins stores each finished event's rows (topicN in table dataN) and its joined row in
-// one transaction, as upserts, then sends one ack per event. An event that another workflow
-// run already finished is not written again: its rows become late records and it gets no
-// second ack. A retry of the same run writes the same rows and resends the same acks (keyed
-// by event id), so nothing is counted twice.
+// FinishJoins stores each finished event's rows (topicN in table dataN), its joined row and
+// its ack (in the outbox, which relays it exactly once) in one transaction. An event that
+// another workflow run already finished is not written again: its rows become late records
+// and it gets no second ack. An event this run already finished (a retried attempt) is
+// left as it is, so nothing is counted or acked twice.
 func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (FinishJoinsResult, error) {
 	var res FinishJoinsResult
 	var acks []schemas.Ack
 	now := time.Now().UTC()
+	// An ack is made in the transaction that stores its event; CreatedAt is that moment.
 	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		final, err := finishedBy(tx, req.Events)
 		if err != nil {
@@ -58,9 +60,13 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 		var joined []schemas.JoinedEvent
 		late := append([]schemas.JoinArrival(nil), req.Late...)
 		for _, ev := range req.Events {
-			if w, ok := final[ev.EventID]; ok && w != req.Writer {
-				res.AlreadyFinal = append(res.AlreadyFinal, ev.EventID)
-				late = append(late, ev.Rows...)
+			if w, ok := final[ev.EventID]; ok {
+				if w != req.Writer {
+					res.AlreadyFinal = append(res.AlreadyFinal, ev.EventID)
+					late = append(late, ev.Rows...)
+				}
+				// Finished by this run already (an earlier attempt of this activity
+				// committed): its rows and ack are written, and are not written again.
 				continue
 			}
 			j := schemas.JoinedEvent{EventID: ev.EventID, Status: ev.Status, Duplicates: ev.Duplicates, Writer: req.Writer, StoredAt: now}
@@ -85,6 +91,7 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 			for _, r := range ev.Rows {
 				ack.Arrivals[r.Topic] = r.CreatedAt
 			}
+			ack.CreatedAt = now
 			acks = append(acks, ack)
 		}
 		for _, table := range []string{"data1", "data2", "data3"} {
@@ -103,7 +110,15 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 		if err := recordLate(tx, schemas.PipelineJoin, late, "duplicate: event already final", now); err != nil {
 			return err
 		}
-		return nil
+		msgs := make([]*kafka.Message, 0, len(acks))
+		for _, ack := range acks {
+			b, err := json.Marshal(ack)
+			if err != nil {
+				return fmt.Errorf("encode ack %s: %w", ack.EventID, err)
+			}
+			msgs = append(msgs, kafkaio.Message(schemas.TopicAck, []byte(ack.EventID), b))
+		}
+		return outbox.Add(tx, outbox.ByKey, msgs...)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store %d finished joins: %w", len(req.Events), err)
@@ -111,21 +126,7 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 	if len(res.AlreadyFinal) > 0 {
 		a.log().Info("events already final elsewhere; their rows are recorded as late", "writer", req.Writer, "events", len(res.AlreadyFinal))
 	}
-	// The ack is made once the joined event is durable, and its creation time is stamped
-	// just before it is sent: ack delay includes the database commit.
-	stamp := time.Now().UTC()
-	msgs := make([]*kafka.Message, 0, len(acks))
-	for _, ack := range acks {
-		ack.CreatedAt = stamp
-		b, err := json.Marshal(ack)
-		if err != nil {
-			return res, fmt.Errorf("encode ack %s: %w", ack.EventID, err)
-		}
-		msgs = append(msgs, kafkaio.Message(schemas.TopicAck, []byte(ack.EventID), b))
-	}
-	if err := a.Producer.Send(ctx, msgs...); err != nil {
-		return res, fmt.Errorf("send %d acks: %w", len(acks), err)
-	}
+	a.kick()
 	return res, nil
 }
 

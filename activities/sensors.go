@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/window"
@@ -72,9 +73,11 @@ func (a *Activities) FlushVisits(ctx context.Context, req FlushVisitsRequest) (F
 			m := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &ref.Topic, Partition: ref.Partition, Offset: kafka.Offset(ref.Offset)}, Key: []byte(r.Reading.TravelerID), Value: b}
 			msgs[i] = kafkaio.DeadLetter(m, r.Reason)
 		}
-		if err := a.Producer.Send(ctx, msgs...); err != nil {
+		// Each dead letter is named by its source reading, so a retry adds none.
+		if err := outbox.Add(a.DB.WithContext(ctx), outbox.BySource, msgs...); err != nil {
 			return res, fmt.Errorf("dead-letter %d readings: %w", len(msgs), err)
 		}
+		a.kick()
 	}
 	return res, nil
 }

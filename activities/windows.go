@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/window"
@@ -42,8 +43,8 @@ type FlushResult struct {
 }
 
 // FlushWindows writes each closed window's row (absolute values, keyed by pipeline, key,
-// size and start) and its output record. A window already written by another run is left as
-// it is; a retry of the same run writes the same values again.
+// size and start) and its output record (to the outbox) in one transaction. A window
+// already written, by another run or by an earlier attempt of this one, is left as it is.
 func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushResult, error) {
 	var res FlushResult
 	spec, ok := pipelines.ByName(req.Pipeline)
@@ -58,8 +59,11 @@ func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushR
 			if q.Error != nil {
 				return fmt.Errorf("look up window %s: %w", w.ID(), q.Error)
 			}
-			if q.RowsAffected > 0 && existing.Writer != req.Writer {
-				res.AlreadyFinal = append(res.AlreadyFinal, w.ID())
+			if q.RowsAffected > 0 {
+				if existing.Writer != req.Writer {
+					res.AlreadyFinal = append(res.AlreadyFinal, w.ID())
+				}
+				// Written by this run already (an earlier attempt committed), output and all.
 				continue
 			}
 			p := w.Partial
@@ -72,25 +76,26 @@ func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushR
 		if len(fresh) == 0 {
 			return nil
 		}
-		return tx.Clauses(clause.OnConflict{UpdateAll: true}).CreateInBatches(fresh, 200).Error
+		if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).CreateInBatches(fresh, 200).Error; err != nil {
+			return err
+		}
+		msgs := make([]*kafka.Message, 0, len(fresh))
+		for _, r := range fresh {
+			size := time.Duration(r.SizeSeconds) * time.Second
+			out := schemas.WindowOutput{Version: schemas.RecordVersion, Pipeline: r.Pipeline, Key: r.Key, SizeSeconds: r.SizeSeconds,
+				WindowStart: r.WindowStart, WindowEnd: r.WindowStart.Add(size), Count: r.Count, Sum: r.Sum, Min: r.Min, Max: r.Max, Avg: r.Avg}
+			b, err := json.Marshal(out)
+			if err != nil {
+				return fmt.Errorf("encode window %s: %w", schemas.WindowKey(r.Key, r.SizeSeconds, r.WindowStart), err)
+			}
+			key := schemas.WindowKey(r.Key, r.SizeSeconds, r.WindowStart)
+			msgs = append(msgs, kafkaio.Message(spec.OutputTopics[size], []byte(key), b))
+		}
+		return outbox.Add(tx, outbox.ByKey, msgs...)
 	})
 	if err != nil {
 		return res, fmt.Errorf("flush %d %s windows: %w", len(req.Windows), req.Pipeline, err)
 	}
-	msgs := make([]*kafka.Message, 0, len(fresh))
-	for _, r := range fresh {
-		size := time.Duration(r.SizeSeconds) * time.Second
-		out := schemas.WindowOutput{Version: schemas.RecordVersion, Pipeline: r.Pipeline, Key: r.Key, SizeSeconds: r.SizeSeconds,
-			WindowStart: r.WindowStart, WindowEnd: r.WindowStart.Add(size), Count: r.Count, Sum: r.Sum, Min: r.Min, Max: r.Max, Avg: r.Avg}
-		b, err := json.Marshal(out)
-		if err != nil {
-			return res, err
-		}
-		key := schemas.WindowKey(r.Key, r.SizeSeconds, r.WindowStart)
-		msgs = append(msgs, kafkaio.Message(spec.OutputTopics[size], []byte(key), b))
-	}
-	if err := a.Producer.Send(ctx, msgs...); err != nil {
-		return res, fmt.Errorf("send %d %s window outputs: %w", len(msgs), req.Pipeline, err)
-	}
+	a.kick()
 	return res, nil
 }

@@ -143,11 +143,11 @@ func TestEveryPipelineRefusesFarFutureTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := NewWindow(pipelines.Transactions(), nil, nil, nil, WindowOptions{})
+	tx, err := NewWindow(pipelines.Transactions(), nil, nil, WindowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	likes, err := NewWindow(pipelines.Likes(), nil, nil, nil, WindowOptions{})
+	likes, err := NewWindow(pipelines.Likes(), nil, nil, WindowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,5 +139,5 @@ func (j *Join) recordLate(ctx context.Context, chunks [][]schemas.JoinArrival) e
 			rows = append(rows, schemas.LateRecord{Topic: a.Topic, Partition: a.Partition, Offset: a.Offset, Pipeline: schemas.PipelineJoin, Key: a.EventID, Reason: reasonEventFinal, At: now})
 		}
 	}
-	return recordLate(ctx, j.db, nil, rows, nil)
+	return recordLate(ctx, j.db, rows, nil)
 }

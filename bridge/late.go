@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
@@ -18,17 +19,16 @@ const (
 )
 
 // recordLate records inputs that came after their result was final: each once in
-// late_records (keyed by its source, so a second recording counts it once), and copies, if
-// any, on the pipeline's late topic.
-func recordLate(ctx context.Context, db *gorm.DB, late Producer, rows []schemas.LateRecord, copies []*kafka.Message) error {
+// late_records (keyed by its source, so a second recording counts it once) and, if copies
+// are given, their copies for the pipeline's late topic in the outbox, in one transaction.
+func recordLate(ctx context.Context, db *gorm.DB, rows []schemas.LateRecord, copies []*kafka.Message) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
-		return fmt.Errorf("record %d late %s records: %w", len(rows), rows[0].Pipeline, err)
-	}
-	if len(copies) == 0 {
-		return nil
-	}
-	return late.Send(ctx, copies...)
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
+			return fmt.Errorf("record %d late %s records: %w", len(rows), rows[0].Pipeline, err)
+		}
+		return outbox.Add(tx, outbox.BySource, copies...)
+	})
 }

@@ -25,7 +25,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil || s.opts != DefaultSensorsOptions() {
 		t.Errorf("sensors options %+v, %v", s.opts, err)
 	}
-	w, err := NewWindow(pipelines.Likes(), nil, nil, nil, WindowOptions{})
+	w, err := NewWindow(pipelines.Likes(), nil, nil, WindowOptions{})
 	if err != nil || w.opts != DefaultWindowOptions() {
 		t.Errorf("window options %+v, %v", w.opts, err)
 	}
@@ -42,7 +42,7 @@ func TestOptionsValidate(t *testing.T) {
 			t.Errorf("default %s options: %v", name, err)
 		}
 	}
-	_, noWindows := NewWindow(pipelines.Spec{Name: "x", Topic: "x", TimeField: "at"}, nil, nil, nil, WindowOptions{})
+	_, noWindows := NewWindow(pipelines.Spec{Name: "x", Topic: "x", TimeField: "at"}, nil, nil, WindowOptions{})
 	for name, err := range map[string]error{
 		"bridge batch":        Options{MaxBatch: -1}.Validate(),
 		"bridge window":       Options{BatchWindow: -time.Second}.Validate(),
@@ -60,7 +60,7 @@ func TestOptionsValidate(t *testing.T) {
 
 // A closed sender turns callers away at once instead of leaving them waiting.
 func TestPieceSenderClosed(t *testing.T) {
-	w, err := NewWindow(pipelines.Sensors(pipelines.SensorsGrace), nil, nil, nil, WindowOptions{})
+	w, err := NewWindow(pipelines.Sensors(pipelines.SensorsGrace), nil, nil, WindowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

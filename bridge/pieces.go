@@ -222,5 +222,5 @@ func (s *PieceSender) recordLate(ctx context.Context, key string, pieces []schem
 		copies = append(copies, kafkaio.Message(schemas.LateTopic(pipeline), []byte(key), b,
 			kafka.Header{Key: kafkaio.HeaderReason, Value: []byte(reasonWindowClosed)}))
 	}
-	return recordLate(ctx, s.router.db, s.router.late, rows, copies)
+	return recordLate(ctx, s.router.db, rows, copies)
 }

@@ -72,19 +72,18 @@ type Window struct {
 	spec     pipelines.Spec
 	opts     WindowOptions
 	temporal client.Client
-	// db and late record the records of partials a workflow found late.
+	// db records the records of partials a workflow found late (and their late copies).
 	db      *gorm.DB
-	late    Producer
 	updates atomic.Int64
 }
 
 // NewWindow builds the router of a window pipeline.
-func NewWindow(spec pipelines.Spec, temporal client.Client, db *gorm.DB, late Producer, opts WindowOptions) (*Window, error) {
+func NewWindow(spec pipelines.Spec, temporal client.Client, db *gorm.DB, opts WindowOptions) (*Window, error) {
 	if err := errors.Join(spec.Validate(), opts.Validate()); err != nil {
 		return nil, fmt.Errorf("window pipeline %s: %w", spec.Name, err)
 	}
 	opts.setDefaults()
-	return &Window{spec: spec, opts: opts, temporal: temporal, db: db, late: late}, nil
+	return &Window{spec: spec, opts: opts, temporal: temporal, db: db}, nil
 }
 
 // Updates counts the updates sent: the Temporal actions the pipeline costs.
@@ -288,7 +287,7 @@ func (w *Window) recordLate(ctx context.Context, ack schemas.WindowAck, members 
 			copies = append(copies, c)
 		}
 	}
-	return recordLate(ctx, w.db, w.late, rows, copies)
+	return recordLate(ctx, w.db, rows, copies)
 }
 
 func ptr[T any](v T) *T { return &v }

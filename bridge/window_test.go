@@ -19,7 +19,7 @@ func likeItem(video string, partition int32, offset int64, at time.Time) windowI
 }
 
 func TestAggregateMakesOnePartialPerKeyAndWindow(t *testing.T) {
-	w, err := NewWindow(pipelines.Likes(), nil, nil, nil, WindowOptions{})
+	w, err := NewWindow(pipelines.Likes(), nil, nil, WindowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,4 +49,6 @@ type LateRecord struct {
 }
 
 // Models lists every table Tributary migrates; DataRow is migrated once per join table.
-func Models() []any { return []any{&JoinedEvent{}, &LateRecord{}, &WindowResult{}, &Visit{}} }
+func Models() []any {
+	return []any{&JoinedEvent{}, &LateRecord{}, &WindowResult{}, &Visit{}, &OutboxRecord{}}
+}

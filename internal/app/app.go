@@ -22,6 +22,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/db"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
@@ -55,6 +56,8 @@ type Deps struct {
 	// SensorWindows is where traveler workflows' FlushVisits sends visit speeds: the
 	// sensors window pipeline. One per process, so that its update count covers them all.
 	SensorWindows *bridge.PieceSender
+	// Relay sends the outbox's records; the worker role runs it.
+	Relay *outbox.Relay
 }
 
 // Connect checks every pipeline spec, creates the topics, opens the database, starts a producer and dials Temporal,
@@ -67,6 +70,9 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 	}
 	d := &Deps{Config: cfg, Log: log}
 	if err := kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, cfg.Partitions, Topics()...); err != nil {
+		return nil, err
+	}
+	if err := kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, 1, schemas.TopicOutboxPosition); err != nil {
 		return nil, err
 	}
 	var err error
@@ -87,6 +93,7 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 		return nil, err
 	}
 	d.SensorWindows = bridge.NewPieceSender(sensorWindows)
+	d.Relay = &outbox.Relay{DB: d.DB, Bootstrap: cfg.KafkaBootstrap, Log: log.With("component", "outbox")}
 	return d, nil
 }
 
@@ -149,7 +156,7 @@ func (d *Deps) Close() {
 
 // Activities returns the activity struct the worker registers.
 func (d *Deps) Activities() *activities.Activities {
-	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log, Windows: d.SensorWindows}
+	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log, Windows: d.SensorWindows, Kick: d.Relay.Kick}
 }
 
 // RegisterWorkflows adds every workflow to a worker or a replayer, under its name in workflows/names.go.
@@ -183,7 +190,7 @@ func (d *Deps) bridgeOptions(ready chan struct{}) bridge.Options {
 
 // windowRouter builds the router of a window pipeline's records to its workflows.
 func (d *Deps) windowRouter(spec pipelines.Spec) (*bridge.Window, error) {
-	return bridge.NewWindow(spec, d.Temporal, d.DB, d.Producer, d.Config.Windows)
+	return bridge.NewWindow(spec, d.Temporal, d.DB, d.Config.Windows)
 }
 
 // NewSensorsBridge builds the sensors pipeline's bridge.

@@ -48,6 +48,14 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func(*Running)) error 
 			return fmt.Errorf("start worker: %w", err)
 		}
 		defer w.Stop()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.Relay.Run(ctx); err != nil {
+				errs <- fmt.Errorf("outbox relay: %w", err)
+				cancel()
+			}
+		}()
 	}
 	running := &Running{WindowBridges: map[string]*bridge.Bridge{}}
 	var readies []chan struct{}

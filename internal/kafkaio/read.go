@@ -2,9 +2,7 @@ package kafkaio
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -48,6 +46,9 @@ func ReadTopic(ctx context.Context, bootstrap, topic string, fn func(*kafka.Mess
 	}
 	end := ends[topic]
 	conf := ConsumerConfig(bootstrap, "tributary-topic-reader")
+	// A transactional topic ends in commit markers, which take offsets but are never
+	// delivered: the end is known from the partition-EOF event, not from the last record.
+	conf["enable.partition.eof"] = true
 	c, err := kafka.NewConsumer(&conf)
 	if err != nil {
 		return fmt.Errorf("kafka reader for %s: %w", bootstrap, err)
@@ -73,17 +74,23 @@ func ReadTopic(ctx context.Context, bootstrap, topic string, fn func(*kafka.Mess
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("read %s to its end: %w", topic, err)
 		}
-		m, err := c.ReadMessage(200 * time.Millisecond)
-		if err != nil {
-			var ke kafka.Error
-			if errors.As(err, &ke) && ke.IsTimeout() {
-				continue
+		switch e := c.Poll(200).(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				return fmt.Errorf("read %s: %w", topic, e.TopicPartition.Error)
 			}
-			return fmt.Errorf("read %s: %w", topic, err)
-		}
-		next[m.TopicPartition.Partition] = int64(m.TopicPartition.Offset) + 1
-		if err := fn(m); err != nil {
-			return err
+			next[e.TopicPartition.Partition] = int64(e.TopicPartition.Offset) + 1
+			if err := fn(e); err != nil {
+				return err
+			}
+		case kafka.PartitionEOF:
+			if int64(e.Offset) > next[e.Partition] {
+				next[e.Partition] = int64(e.Offset)
+			}
+		case kafka.Error:
+			if e.IsFatal() {
+				return fmt.Errorf("read %s: %w", topic, e)
+			}
 		}
 	}
 	return nil

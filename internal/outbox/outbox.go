@@ -1,0 +1,104 @@
+// Package outbox sends Tributary's output records (acks, window outputs, late copies,
+// dead letters found by workflows) exactly once.
+//
+// An activity does not produce: it writes each record as an outbox row in the database
+// transaction that stores the result the record announces, keyed by what the record is,
+// so a retried activity adds nothing. The Relay sends the rows in id order with Kafka's
+// transactional producer and commits, inside the same Kafka transaction, the id of the
+// next row as its consumer group's offset on TopicOutboxPosition. A relay killed anywhere
+// either committed the records and its position together or neither: the next owner of the
+// position partition aborts what was left open (same transactional id) and resends from
+// the committed position. Readers of the output topics read committed records only
+// (librdkafka's default isolation level), as Kafka Connect's exactly-once sources require.
+package outbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// advisoryLock serialises outbox writers on PostgreSQL for the rest of their transaction,
+// so rows become visible in id order and the relay never passes an id whose transaction
+// has yet to commit. SQLite has a single writer already.
+const advisoryLock = 7_301_994
+
+// ByKey is the identity of a record that is the only one of its key on its topic: an ack,
+// a window's output.
+func ByKey(m *kafka.Message) string {
+	return *m.TopicPartition.Topic + "\x00" + string(m.Key)
+}
+
+// BySource is the identity of a copy of an input record (a late copy, a dead letter): its
+// topic and the source record's coordinates, from the copy's headers.
+func BySource(m *kafka.Message) string {
+	return *m.TopicPartition.Topic + "\x00" + kafkaio.Header(m, kafkaio.HeaderSourceTopic) + "/" +
+		kafkaio.Header(m, kafkaio.HeaderSourcePartition) + "/" + kafkaio.Header(m, kafkaio.HeaderSourceOffset)
+}
+
+type header struct {
+	K string `json:"k"`
+	V []byte `json:"v"`
+}
+
+// Add writes records to the outbox within tx; identity names each record (ByKey,
+// BySource). A record whose identity is already in the outbox, or was relayed and cleared,
+// is not written again only while its row remains; writers make their records once per
+// result, which the result's own row guards.
+func Add(tx *gorm.DB, identity func(*kafka.Message) string, msgs ...*kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if tx.Name() == "postgres" {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", advisoryLock).Error; err != nil {
+			return fmt.Errorf("outbox lock: %w", err)
+		}
+	}
+	rows := make([]schemas.OutboxRecord, 0, len(msgs))
+	now := tx.NowFunc()
+	for _, m := range msgs {
+		r := schemas.OutboxRecord{Dedup: identity(m), Topic: *m.TopicPartition.Topic, Key: m.Key, Value: m.Value, CreatedAt: now}
+		if len(m.Headers) > 0 {
+			hs := make([]header, len(m.Headers))
+			for i, h := range m.Headers {
+				hs[i] = header{K: h.Key, V: h.Value}
+			}
+			b, err := json.Marshal(hs)
+			if err != nil {
+				return fmt.Errorf("outbox headers: %w", err)
+			}
+			r.Headers = string(b)
+		}
+		rows = append(rows, r)
+	}
+	if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedup"}}, DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
+		return fmt.Errorf("write %d outbox records: %w", len(rows), err)
+	}
+	return nil
+}
+
+// message turns an outbox row back into the record it holds.
+func message(r schemas.OutboxRecord) (*kafka.Message, error) {
+	m := kafkaio.Message(r.Topic, r.Key, r.Value)
+	if r.Headers != "" {
+		var hs []header
+		if err := json.Unmarshal([]byte(r.Headers), &hs); err != nil {
+			return nil, fmt.Errorf("outbox row %d headers: %w", r.ID, err)
+		}
+		for _, h := range hs {
+			m.Headers = append(m.Headers, kafka.Header{Key: h.K, Value: h.V})
+		}
+	}
+	m.Headers = append(m.Headers, kafka.Header{Key: HeaderOutboxID, Value: []byte(strconv.FormatUint(r.ID, 10))})
+	return m, nil
+}
+
+// HeaderOutboxID carries the outbox row id a record was relayed from.
+const HeaderOutboxID = "tributary-outbox-id"

@@ -1,0 +1,148 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/tributary-dev/tributary/internal/db"
+	"github.com/tributary-dev/tributary/internal/embedded"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/outbox"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+const out = "outputs"
+
+type fixture struct {
+	bootstrap string
+	db        *gorm.DB
+	log       *slog.Logger
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	b, err := embedded.StartBroker(embedded.BrokerOptions{Port: port, Partitions: 2})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	f := &fixture{bootstrap: fmt.Sprintf("127.0.0.1:%d", port), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, kafkaio.EnsureTopics(ctx, f.bootstrap, 2, out))
+	require.NoError(t, kafkaio.EnsureTopics(ctx, f.bootstrap, 1, schemas.TopicOutboxPosition))
+	f.db, err = db.Open(filepath.Join(t.TempDir(), "results.db"), f.log)
+	require.NoError(t, err)
+	return f
+}
+
+// write adds records key-from..key-to to the outbox in one transaction.
+func (f *fixture) write(t *testing.T, from, to int) {
+	t.Helper()
+	var msgs []*kafka.Message
+	for i := from; i <= to; i++ {
+		msgs = append(msgs, kafkaio.Message(out, fmt.Appendf(nil, "key-%d", i), fmt.Appendf(nil, "value-%d", i)))
+	}
+	require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error { return outbox.Add(tx, outbox.ByKey, msgs...) }))
+}
+
+// run starts a relay and returns its stop function, which waits for it to end.
+func (f *fixture) run(t *testing.T) (*outbox.Relay, func()) {
+	r := &outbox.Relay{DB: f.db, Bootstrap: f.bootstrap, Log: f.log}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		require.NoError(t, <-done)
+	}
+	t.Cleanup(stop)
+	return r, stop
+}
+
+// committed reads the output topic as a consumer reads it: committed records only.
+func (f *fixture) committed(t *testing.T) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	require.NoError(t, kafkaio.ReadTopic(context.Background(), f.bootstrap, out, func(m *kafka.Message) error {
+		got[string(m.Key)]++
+		return nil
+	}))
+	return got
+}
+
+func (f *fixture) waitFor(t *testing.T, n int) map[string]int {
+	t.Helper()
+	var got map[string]int
+	require.Eventually(t, func() bool { got = f.committed(t); return len(got) >= n }, time.Minute, 50*time.Millisecond, "%d records relayed", n)
+	return got
+}
+
+func requireOnce(t *testing.T, got map[string]int, n int) {
+	t.Helper()
+	require.Len(t, got, n)
+	for k, c := range got {
+		require.Equal(t, 1, c, "%s relayed %d times", k, c)
+	}
+}
+
+// TestRelayExactlyOnce: a record written twice (a retried writer) is relayed once; a relay
+// stopped and replaced resumes from the committed position; a second relay beside the
+// first waits, and takes over when the first stops.
+func TestRelayExactlyOnce(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, 1, 100)
+	f.write(t, 51, 150) // half of it again
+	_, stop := f.run(t)
+	requireOnce(t, f.waitFor(t, 150), 150)
+	second, stopSecond := f.run(t)
+	defer stopSecond()
+	stop()
+	f.write(t, 151, 300)
+	requireOnce(t, f.waitFor(t, 300), 300)
+	require.Positive(t, second.Relayed.Load(), "the second relay took over")
+}
+
+// TestRelayAbortsAZombie: a relay that died inside a Kafka transaction (records produced,
+// position not committed) leaves nothing a reader sees; the next relay fences it, aborts
+// its transaction, and sends each record once.
+func TestRelayAbortsAZombie(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, 1, 20)
+	conf := kafkaio.ProducerConfig(f.bootstrap)
+	conf["transactional.id"] = outbox.TransactionalID
+	zombie, err := kafka.NewProducer(&conf)
+	require.NoError(t, err)
+	defer zombie.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, zombie.InitTransactions(ctx))
+	require.NoError(t, zombie.BeginTransaction())
+	for i := 1; i <= 20; i++ {
+		require.NoError(t, zombie.Produce(kafkaio.Message(out, fmt.Appendf(nil, "key-%d", i), []byte("from the zombie")), nil))
+	}
+	zombie.Flush(5000)
+	require.Empty(t, f.committed(t), "an open transaction is invisible to readers")
+	_, stop := f.run(t)
+	defer stop()
+	requireOnce(t, f.waitFor(t, 20), 20)
+	require.Error(t, zombie.CommitTransaction(ctx), "the zombie is fenced")
+	requireOnce(t, f.committed(t), 20)
+}
