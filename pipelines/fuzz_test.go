@@ -3,10 +3,9 @@ package pipelines
 import (
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/tributary-dev/tributary/internal/badinput"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/window"
 )
@@ -16,17 +15,13 @@ import (
 func FuzzExtract(f *testing.F) {
 	f.Add(true, []byte("t1"), []byte(`{"v":1,"id":"t1","user_id":"5x","amount":50,"status":"paid","at":"2026-01-01T00:00:01Z"}`))
 	f.Add(false, []byte("v9"), []byte(`{"v":1,"video_id":"v9","at":"2026-01-01T00:00:01Z"}`))
-	for dir, tx := range map[string]bool{"transactions": true, "likes": false} {
-		files, err := filepath.Glob(filepath.Join("..", "internal", "app", "testdata", "badinput", dir, "*"))
-		if err != nil || len(files) == 0 {
-			f.Fatalf("no bad-input corpus for %s: %v", dir, err)
+	for pipeline, tx := range map[string]bool{"transactions": true, "likes": false} {
+		recs, err := badinput.Records(pipeline)
+		if err != nil || len(recs) == 0 {
+			f.Fatalf("no bad-input corpus for %s: %v", pipeline, err)
 		}
-		for _, p := range files {
-			v, err := os.ReadFile(p)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(tx, []byte("bad-1"), v)
+		for _, v := range recs {
+			f.Add(tx, []byte(badinput.Key), v)
 		}
 	}
 	f.Fuzz(func(t *testing.T, transactions bool, key, value []byte) {

@@ -3,25 +3,20 @@ package schemas
 import (
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/tributary-dev/tributary/internal/badinput"
 	"github.com/tributary-dev/tributary/travel"
 )
 
-// addCorpus seeds a fuzz target with the committed bad-input records of a pipeline.
-func addCorpus(f *testing.F, dir string, add func(value []byte)) {
-	files, err := filepath.Glob(filepath.Join("..", "internal", "app", "testdata", "badinput", dir, "*"))
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no bad-input corpus for %s: %v", dir, err)
+// addCorpus seeds a fuzz target with the bad-input records of a pipeline.
+func addCorpus(f *testing.F, pipeline string, add func(value []byte)) {
+	recs, err := badinput.Records(pipeline)
+	if err != nil || len(recs) == 0 {
+		f.Fatalf("no bad-input corpus for %s: %v", pipeline, err)
 	}
-	for _, p := range files {
-		v, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, v := range recs {
 		add(v)
 	}
 }
@@ -29,7 +24,7 @@ func addCorpus(f *testing.F, dir string, add func(value []byte)) {
 // FuzzDecodeJoinRow: whatever the decoder accepts is a row the join can carry and store.
 func FuzzDecodeJoinRow(f *testing.F) {
 	f.Add([]byte("e1"), []byte(`{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":3,"feature2":null}}`))
-	addCorpus(f, "join", func(v []byte) { f.Add([]byte("bad-1"), v) })
+	addCorpus(f, "join", func(v []byte) { f.Add([]byte(badinput.Key), v) })
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		r, err := DecodeJoinRow(key, value)
 		if err != nil {
@@ -54,7 +49,7 @@ func FuzzDecodeJoinRow(f *testing.F) {
 // speeds computed from two of them are finite.
 func FuzzDecodeSensorReading(f *testing.F) {
 	f.Add([]byte("t1"), []byte(`{"v":1,"sensor_id":"s1","traveler_id":"t1","traveler_type":"car","x":1.5,"y":-2,"t":"2026-11-22T08:00:30Z"}`))
-	addCorpus(f, "sensors", func(v []byte) { f.Add([]byte("bad-1"), v) })
+	addCorpus(f, "sensors", func(v []byte) { f.Add([]byte(badinput.Key), v) })
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		r, err := DecodeSensorReading(key, value)
 		if err != nil {

@@ -49,13 +49,18 @@ func (f *flushRecorder) flush(_ context.Context, req activities.FlushRequest) (a
 var wt0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 func newWindowEnv(t *testing.T, rec *flushRecorder) *testsuite.TestWorkflowEnvironment {
+	return newWindowEnvFlushing(rec.flush)
+}
+
+// newWindowEnvFlushing is a window workflow's test environment whose FlushWindows is flush.
+func newWindowEnvFlushing(flush func(context.Context, activities.FlushRequest) (activities.FlushResult, error)) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(wt0)
 	var a *activities.Activities
 	env.RegisterActivity(a)
-	env.OnActivity(a.FlushWindows, mock.Anything, mock.Anything).Return(rec.flush)
+	env.OnActivity(a.FlushWindows, mock.Anything, mock.Anything).Return(flush)
 	return env
 }
 
@@ -268,16 +273,11 @@ func TestWindowCarriedStateWithOldKeysMerges(t *testing.T) {
 // the server does not.)
 func TestWindowOutlivesAnUnreachableDatabase(t *testing.T) {
 	rec := &flushRecorder{}
-	var s testsuite.WorkflowTestSuite
-	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	env := s.NewTestWorkflowEnvironment()
-	env.SetStartTime(wt0)
-	var a *activities.Activities
-	env.RegisterActivity(a)
 	var mu sync.Mutex
 	var calls int
 	var firstCall time.Time
-	env.OnActivity(a.FlushWindows, mock.Anything, mock.Anything).Return(func(ctx context.Context, req activities.FlushRequest) (activities.FlushResult, error) {
+	var env *testsuite.TestWorkflowEnvironment
+	env = newWindowEnvFlushing(func(ctx context.Context, req activities.FlushRequest) (activities.FlushResult, error) {
 		mu.Lock()
 		calls++
 		if firstCall.IsZero() {

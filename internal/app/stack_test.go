@@ -17,6 +17,7 @@ import (
 	"github.com/tributary-dev/tributary/activities"
 	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/badinput"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
@@ -127,8 +128,8 @@ func dirExists(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// badInputTopics maps each folder of testdata/badinput to the input topics its records are
-// sent to.
+// badInputTopics maps each pipeline of the bad-input corpus to the input topics its records
+// are sent to.
 var badInputTopics = map[string][]string{
 	"join":         schemas.JoinTopics,
 	"transactions": {schemas.TopicTransactions},
@@ -154,20 +155,16 @@ func TestBadInputCorpus(t *testing.T) {
 	env := testenv.Start(t, cfg)
 	ctx := context.Background()
 	want := map[string]map[string]string{} // topic -> value -> case
-	for dir, topics := range badInputTopics {
-		files, err := os.ReadDir(filepath.Join("testdata", "badinput", dir))
-		if err != nil || len(files) < 10 {
-			t.Fatalf("corpus %s: %d files, %v", dir, len(files), err)
+	for pipeline, topics := range badInputTopics {
+		recs, err := badinput.Records(pipeline)
+		if err != nil || len(recs) < 10 {
+			t.Fatalf("corpus %s: %d records, %v", pipeline, len(recs), err)
 		}
 		for _, topic := range topics {
 			want[topic] = map[string]string{}
-			for _, f := range files {
-				v, err := os.ReadFile(filepath.Join("testdata", "badinput", dir, f.Name()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				want[topic][string(v)] = f.Name()
-				if err := env.Deps.Producer.Send(ctx, kafkaio.Message(topic, []byte("bad-1"), v)); err != nil {
+			for name, v := range recs {
+				want[topic][string(v)] = name
+				if err := env.Deps.Producer.Send(ctx, kafkaio.Message(topic, []byte(badinput.Key), v)); err != nil {
 					t.Fatal(err)
 				}
 			}
