@@ -48,9 +48,7 @@ type FinishJoinsResult struct {
 // left as it is, so nothing is counted or acked twice.
 func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (FinishJoinsResult, error) {
 	var res FinishJoinsResult
-	var acks []schemas.Ack
 	now := time.Now().UTC()
-	// An ack is made in the transaction that stores its event; CreatedAt is that moment.
 	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		final, err := finishedBy(tx, req.Events)
 		if err != nil {
@@ -58,6 +56,7 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 		}
 		rows := map[string][]schemas.DataRow{}
 		var joined []schemas.JoinedEvent
+		var acks []*kafka.Message
 		late := append([]schemas.JoinArrival(nil), req.Late...)
 		for _, ev := range req.Events {
 			if w, ok := final[ev.EventID]; ok {
@@ -87,12 +86,17 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 			}
 			j.Topics = strings.Join(topics, ",")
 			joined = append(joined, j)
-			ack := schemas.Ack{Version: schemas.RecordVersion, EventID: ev.EventID, Status: ev.Status, Duplicates: ev.Duplicates, Arrivals: make(map[string]time.Time, len(ev.Rows))}
+			// The ack is made in the transaction that stores its event; CreatedAt is that moment.
+			ack := schemas.Ack{Version: schemas.RecordVersion, EventID: ev.EventID, Status: ev.Status, Duplicates: ev.Duplicates,
+				Arrivals: make(map[string]time.Time, len(ev.Rows)), CreatedAt: now}
 			for _, r := range ev.Rows {
 				ack.Arrivals[r.Topic] = r.CreatedAt
 			}
-			ack.CreatedAt = now
-			acks = append(acks, ack)
+			b, err := json.Marshal(ack)
+			if err != nil {
+				return fmt.Errorf("encode ack %s: %w", ack.EventID, err)
+			}
+			acks = append(acks, kafkaio.Message(schemas.TopicAck, []byte(ack.EventID), b))
 		}
 		for _, table := range []string{"data1", "data2", "data3"} {
 			if len(rows[table]) == 0 {
@@ -110,15 +114,7 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 		if err := recordLate(tx, schemas.PipelineJoin, late, "duplicate: event already final", now); err != nil {
 			return err
 		}
-		msgs := make([]*kafka.Message, 0, len(acks))
-		for _, ack := range acks {
-			b, err := json.Marshal(ack)
-			if err != nil {
-				return fmt.Errorf("encode ack %s: %w", ack.EventID, err)
-			}
-			msgs = append(msgs, kafkaio.Message(schemas.TopicAck, []byte(ack.EventID), b))
-		}
-		return outbox.Add(tx, outbox.ByKey, msgs...)
+		return outbox.Add(tx, outbox.ByKey, acks...)
 	})
 	if err != nil {
 		return res, fmt.Errorf("store %d finished joins: %w", len(req.Events), err)

@@ -51,8 +51,8 @@ func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushR
 	if !ok {
 		return res, fmt.Errorf("unknown window pipeline %q", req.Pipeline)
 	}
-	var fresh []schemas.WindowResult
 	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var fresh []schemas.WindowResult
 		for _, w := range req.Windows {
 			var existing schemas.WindowResult
 			q := tx.Select("writer").Where("pipeline = ? AND key = ? AND size_seconds = ? AND window_start = ?", req.Pipeline, w.Key, w.SizeSeconds, w.Start.UTC()).Limit(1).Find(&existing)

@@ -49,9 +49,9 @@ type header struct {
 }
 
 // Add writes records to the outbox within tx; identity names each record (ByKey,
-// BySource). A record whose identity is already in the outbox, or was relayed and cleared,
-// is not written again only while its row remains; writers make their records once per
-// result, which the result's own row guards.
+// BySource), and a record whose identity already has a row is not written again. Relayed
+// rows are deleted after Retention, so a writer that may run again later still makes each
+// record once per result: the result's own row says it was written (see FinishJoins).
 func Add(tx *gorm.DB, identity func(*kafka.Message) string, msgs ...*kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
