@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/schemas"
@@ -52,10 +53,11 @@ type Pipeline interface {
 	Topics() []string
 	// Route validates a record and names its workflow; an error sends it to the dead-letter topic.
 	Route(m *kafka.Message) (Routed, error)
-	// Deliver hands one workflow its records of a batch, in offset order per partition. It
-	// returns only when the workflow durably accepted them, or with an error: one that can
-	// pass is retried; a Permanent one dead-letters the records it names.
-	Deliver(ctx context.Context, workflowID string, recs []Routed) error
+	// Deliver hands one workflow its records of a batch, in offset order per partition,
+	// with the pipeline's input watermark as the bridge last read it (zero before the first
+	// read). It returns only when the workflow durably accepted them, or with an error: one
+	// that can pass is retried; a Permanent one dead-letters the records it names.
+	Deliver(ctx context.Context, workflowID string, recs []Routed, watermark time.Time) error
 }
 
 // Defaults of Options.
@@ -89,6 +91,11 @@ type Options struct {
 	FutureTolerance time.Duration
 	// Now is the clock event times are checked against (time.Now when nil).
 	Now func() time.Time
+	// DB is where the bridge records how far it delivered each partition, from which
+	// every pipeline's input watermark is read (internal/watermark). Required.
+	DB *gorm.DB
+	// ProgressInterval is how often that progress is recorded.
+	ProgressInterval time.Duration
 	// Log receives the bridge's warnings (slog.Default when nil).
 	Log *slog.Logger
 	// Ready, if set, is closed once the first partitions are assigned.
@@ -115,6 +122,9 @@ func (o *Options) setDefaults(pipeline string) {
 	if o.CommitInterval == 0 {
 		o.CommitInterval = DefaultCommitInterval
 	}
+	if o.ProgressInterval == 0 {
+		o.ProgressInterval = DefaultProgressInterval
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -132,9 +142,9 @@ func (o Options) Validate() error {
 	if o.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("bridge signal concurrency must be at least 1, got %d", o.Concurrency))
 	}
-	if o.BatchWindow < 0 || o.CommitInterval < 0 || o.FutureTolerance < 0 {
-		errs = append(errs, fmt.Errorf("bridge batch window (%s), commit interval (%s) and future tolerance (%s) must not be negative",
-			o.BatchWindow, o.CommitInterval, o.FutureTolerance))
+	if o.BatchWindow < 0 || o.CommitInterval < 0 || o.FutureTolerance < 0 || o.ProgressInterval < 0 {
+		errs = append(errs, fmt.Errorf("bridge batch window (%s), commit interval (%s), future tolerance (%s) and progress interval (%s) must not be negative",
+			o.BatchWindow, o.CommitInterval, o.FutureTolerance, o.ProgressInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -149,6 +159,7 @@ type Bridge struct {
 	opts     Options
 	pipeline Pipeline
 	consumer *kafka.Consumer
+	progress *progress
 	dlq      Producer
 	readyOne sync.Once
 	// Stats are safe to read while the bridge runs.
@@ -160,14 +171,27 @@ func New(p Pipeline, dlq Producer, opts Options) (*Bridge, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.DB == nil {
+		return nil, fmt.Errorf("bridge %s: no database for its input progress", p.Name())
+	}
 	opts.setDefaults(p.Name())
 	conf := kafkaio.ConsumerConfig(opts.Bootstrap, opts.Group)
+	// The end of a partition is where its progress can claim "caught up" (see progress).
+	conf["enable.partition.eof"] = true
 	c, err := kafka.NewConsumer(&conf)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: consumer: %w", p.Name(), err)
 	}
-	return &Bridge{opts: opts, pipeline: p, consumer: c, dlq: dlq}, nil
+	prog := newProgress(opts.DB, p.Name(), opts.ProgressInterval, opts.Log)
+	if prog.admin, err = kafka.NewAdminClientFromConsumer(c); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("bridge %s: admin client: %w", p.Name(), err)
+	}
+	return &Bridge{opts: opts, pipeline: p, consumer: c, progress: prog, dlq: dlq}, nil
 }
+
+// Watermark is the pipeline's input watermark as this bridge last read it.
+func (b *Bridge) Watermark() time.Time { return b.progress.watermark() }
 
 // Pipeline is the pipeline the bridge feeds.
 func (b *Bridge) Pipeline() Pipeline { return b.pipeline }
@@ -175,18 +199,23 @@ func (b *Bridge) Pipeline() Pipeline { return b.pipeline }
 // Run consumes until ctx ends, then commits what was stored and leaves the group.
 func (b *Bridge) Run(ctx context.Context) error {
 	log := b.opts.Log.With("pipeline", b.pipeline.Name())
-	if err := b.consumer.SubscribeTopics(b.pipeline.Topics(), b.rebalance); err != nil {
-		return fmt.Errorf("bridge %s: subscribe %v: %w", b.pipeline.Name(), b.pipeline.Topics(), err)
-	}
 	defer func() {
 		b.commit(log)
+		b.progress.admin.Close()
 		if err := b.consumer.Close(); err != nil {
 			log.Warn("bridge close", "err", err)
 		}
 	}()
+	if err := b.progress.register(ctx, b.consumer, b.pipeline.Topics()); err != nil {
+		return fmt.Errorf("bridge %s: %w", b.pipeline.Name(), err)
+	}
+	if err := b.consumer.SubscribeTopics(b.pipeline.Topics(), b.rebalance); err != nil {
+		return fmt.Errorf("bridge %s: subscribe %v: %w", b.pipeline.Name(), b.pipeline.Topics(), err)
+	}
+	b.progress.tick(ctx) // the watermark earlier bridges reached, before the first batch
 	lastCommit := time.Now()
 	for ctx.Err() == nil {
-		batch, err := b.poll()
+		batch, ends, err := b.poll()
 		if err != nil {
 			return err
 		}
@@ -198,18 +227,24 @@ func (b *Bridge) Run(ctx context.Context) error {
 				return err
 			}
 		}
+		for _, e := range ends {
+			b.progress.reachedEnd(e)
+		}
 		if time.Since(lastCommit) >= b.opts.CommitInterval {
 			b.commit(log)
 			lastCommit = time.Now()
 		}
+		b.progress.tick(ctx)
 	}
 	return nil
 }
 
 // poll waits briefly for a first record, then gathers for BatchWindow more, taking what is
-// already fetched without waiting once the window has passed, up to MaxBatch records.
-func (b *Bridge) poll() ([]*kafka.Message, error) {
+// already fetched without waiting once the window has passed, up to MaxBatch records. It
+// also returns the partition ends it met, which hold once the batch is delivered.
+func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
 	var batch []*kafka.Message
+	var ends []kafka.PartitionEOF
 	var windowEnd time.Time
 	for len(batch) < b.opts.MaxBatch {
 		timeout := 50
@@ -236,14 +271,16 @@ func (b *Bridge) poll() ([]*kafka.Message, error) {
 				windowEnd = time.Now().Add(b.opts.BatchWindow)
 			}
 			batch = append(batch, e)
+		case kafka.PartitionEOF:
+			ends = append(ends, e)
 		case kafka.Error:
 			if e.IsFatal() {
-				return batch, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
+				return batch, ends, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
 			}
 			b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
 		}
 	}
-	return batch, nil
+	return batch, ends, nil
 }
 
 // process routes a batch, delivers it, dead-letters the records that cannot be used (bad
@@ -253,7 +290,9 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 	groups := map[string][]Routed{}
 	var order []string
 	now := b.opts.Now()
-	for _, m := range batch {
+	at := make([]time.Time, len(batch))
+	wm := b.progress.watermark()
+	for i, m := range batch {
 		r, err := b.admit(m, now)
 		if errors.Is(err, ErrSkip) {
 			continue
@@ -262,6 +301,7 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 			dead = append(dead, kafkaio.DeadLetter(m, err.Error()))
 			continue
 		}
+		at[i] = r.At
 		if _, ok := groups[r.WorkflowID]; !ok {
 			order = append(order, r.WorkflowID)
 		}
@@ -276,7 +316,7 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 		wg.Add(1)
 		go func(id string, recs []Routed) {
 			defer func() { <-sem; wg.Done() }()
-			err := b.retry(ctx, "deliver "+id, func() error { return b.pipeline.Deliver(ctx, id, recs) })
+			err := b.retry(ctx, "deliver "+id, func() error { return b.pipeline.Deliver(ctx, id, recs, wm) })
 			mu.Lock()
 			defer mu.Unlock()
 			if p, ok := AsPermanent(err); ok {
@@ -304,6 +344,9 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 	b.Stats.Batches.Add(1)
 	if _, err := b.consumer.StoreOffsets(nextOffsets(batch)); err != nil {
 		return fmt.Errorf("bridge %s: store offsets: %w", b.pipeline.Name(), err)
+	}
+	for i, m := range batch {
+		b.progress.delivered(m, at[i])
 	}
 	return nil
 }
@@ -378,12 +421,14 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		b.opts.Log.Info("bridge assigned", "pipeline", b.pipeline.Name(), "partitions", len(e.Partitions))
+		b.progress.assigned(e.Partitions)
 		if b.opts.Ready != nil && len(e.Partitions) > 0 {
 			b.readyOne.Do(func() { close(b.opts.Ready) })
 		}
 	case kafka.RevokedPartitions:
 		b.opts.Log.Info("bridge revoked", "pipeline", b.pipeline.Name(), "partitions", len(e.Partitions))
 		b.commit(b.opts.Log)
+		b.progress.revoked(e.Partitions)
 	}
 	return nil
 }

@@ -99,7 +99,7 @@ func (j *Join) Route(m *kafka.Message) (Routed, error) {
 
 // Deliver implements Pipeline with SignalWithStart. A per-event workflow rejects its id once
 // closed, so a row for a finished event is recognised here and recorded as late, not acked.
-func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
+func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, watermark time.Time) error {
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
 	params := workflows.JoinParams{Deadline: j.opts.Deadline}
 	if j.opts.Shards > 0 {
@@ -114,7 +114,7 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed) er
 	chunks := splitArrivals(arrivals)
 	for i, chunk := range chunks {
 		_, err := j.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalJoinArrivals,
-			schemas.JoinSignal{Arrivals: chunk}, opts, workflows.JoinWorkflow, params)
+			schemas.JoinSignal{Arrivals: chunk, Watermark: watermark}, opts, workflows.JoinWorkflow, params)
 		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 			return j.recordLate(ctx, chunks[i:])
 		}

@@ -96,7 +96,7 @@ func (s *Sensors) Route(m *kafka.Message) (Routed, error) {
 // Deliver implements Pipeline with SignalWithStart. A traveler's workflow may have ended
 // (its traveler went quiet); a new run starts and learns from the database where the
 // traveler's stored visits end.
-func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
+func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed, watermark time.Time) error {
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
 	params := workflows.TravelerParams{Disorder: s.opts.Disorder, IdleGap: s.opts.IdleGap}
 	if s.opts.Shards > 0 {
@@ -110,7 +110,7 @@ func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed)
 		return len(r.SensorID) + 2*len(r.TravelerID) + len(r.Ref.Topic) + readingOverhead
 	}) {
 		_, err := s.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalTravelerReadings,
-			schemas.TravelerSignal{Readings: chunk}, opts, workflows.TravelerWorkflow, params)
+			schemas.TravelerSignal{Readings: chunk, Watermark: watermark}, opts, workflows.TravelerWorkflow, params)
 		if err != nil {
 			return fmt.Errorf("signal %s: %w", workflowID, err)
 		}

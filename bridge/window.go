@@ -121,7 +121,7 @@ func (w *Window) Route(m *kafka.Message) (Routed, error) {
 // batch overlaps offsets it already applied (a redelivery after a crash, a rewind, a moved
 // partition), the batch is rebuilt from the records past those offsets and sent again: a
 // partial is never applied twice, and never split.
-func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed) error {
+func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed, watermark time.Time) error {
 	items := make([]windowItem, len(recs))
 	for i, r := range recs {
 		items[i] = r.Value.(windowItem)
@@ -130,7 +130,7 @@ func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed) 
 		var refused []Routed
 		var last error
 		for i, it := range items {
-			err := w.deliver(ctx, workflowID, []windowItem{it})
+			err := w.deliver(ctx, workflowID, []windowItem{it}, watermark)
 			if _, ok := AsPermanent(err); ok {
 				refused, last = append(refused, recs[i]), err
 				continue
@@ -141,10 +141,10 @@ func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed) 
 		}
 		return Permanent(last, refused...)
 	}
-	return w.deliver(ctx, workflowID, items)
+	return w.deliver(ctx, workflowID, items, watermark)
 }
 
-func (w *Window) deliver(ctx context.Context, workflowID string, items []windowItem) error {
+func (w *Window) deliver(ctx context.Context, workflowID string, items []windowItem, watermark time.Time) error {
 	var members [][]windowItem
 	ack, sent, err := w.updatePastApplied(ctx, workflowID, func(applied map[string]int64) (schemas.WindowBatch, bool) {
 		if applied != nil {
@@ -152,6 +152,7 @@ func (w *Window) deliver(ctx context.Context, workflowID string, items []windowI
 		}
 		var b schemas.WindowBatch
 		b, members = w.aggregate(items)
+		b.Watermark = watermark
 		return b, len(items) > 0
 	})
 	if err != nil || !sent {

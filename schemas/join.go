@@ -117,4 +117,6 @@ type JoinArrival struct {
 // offset order per partition.
 type JoinSignal struct {
 	Arrivals []JoinArrival `json:"a"`
+	// Watermark is the join's input watermark as the bridge knew it (internal/watermark).
+	Watermark time.Time `json:"w,omitzero"`
 }

@@ -116,6 +116,8 @@ func SplitSensorKey(key string) (sensorID, travelerType string) {
 // TravelerSignal carries a batch of one workflow's readings, in offset order per partition.
 type TravelerSignal struct {
 	Readings []travel.Reading
+	// Watermark is the readings' input watermark as the bridge knew it (internal/watermark).
+	Watermark time.Time `json:",omitzero"`
 }
 
 // Visit is one traveler's stay in one sensor's view, written when it ends. Its values follow

@@ -143,6 +143,9 @@ func WindowKey(key string, sizeSeconds int64, start time.Time) string {
 type WindowBatch struct {
 	Ranges   []OffsetRange   `json:"r"`
 	Partials []WindowPartial `json:"a"`
+	// Watermark is the pipeline's input watermark as the sender knew it: every record of
+	// the input up to it has been applied (internal/watermark).
+	Watermark time.Time `json:"w,omitzero"`
 }
 
 // WindowAck is a window workflow's answer to a batch: which partials came for windows

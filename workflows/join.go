@@ -37,13 +37,18 @@ type JoinState struct {
 	// at or below it is ignored.
 	Applied map[string]int64
 	// Done lists the most recently finished ids (sharded mode), oldest first.
-	Done  []string
+	Done []string
+	// Input is the join's input watermark as this workflow knows it: deadlines fall due
+	// when it passes them (runs of version input-watermark).
+	Input time.Time
 	Stats JoinStats
 }
 
 // PendingJoin is one event id's arrivals so far.
 type PendingJoin struct {
-	Rows       map[string]schemas.JoinArrival
+	Rows map[string]schemas.JoinArrival
+	// Deadline is when the event is given up as incomplete: input time (the join's input
+	// watermark) in runs of version input-watermark, workflow time in older ones.
 	Deadline   time.Time
 	Duplicates int
 }
@@ -74,9 +79,14 @@ type JoinResult struct {
 
 // JoinWorkflow joins rows of the three join topics by event id. When an id has a row from
 // every topic, or its deadline passes first, one local activity stores its rows and joined
-// event and emits its ack.
+// event and emits its ack. The deadline counts in input time: an event is incomplete once
+// the join's input watermark has passed its first row's time plus the deadline, so rows
+// that wait in Kafka behind an outage or a backlog still complete it.
 func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 	j := newJoiner(ctx, p)
+	if byInputWatermark(ctx) {
+		j.in = &inputClock{pipeline: schemas.PipelineJoin, at: &j.state.Input}
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, j.status); err != nil {
 		return JoinResult{}, fmt.Errorf("register query: %w", err)
 	}
@@ -92,9 +102,13 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 }
 
 type joiner struct {
-	p      JoinParams
-	state  *JoinState
-	writer string
+	p     JoinParams
+	state *JoinState
+	// in judges deadlines by the input watermark; nil in runs recorded before that change.
+	in *inputClock
+	// lastBase is the newest deadline base given, so deadlines keep the queue's order.
+	lastBase time.Time
+	writer   string
 	// ready are ids that got all topics since the last finish, in order.
 	ready []string
 	late  []schemas.JoinArrival
@@ -141,6 +155,9 @@ func (j *joiner) status() (JoinStatus, error) {
 // ids become late, repeated topics count as duplicates, and complete ids become ready.
 func (j *joiner) apply(ctx workflow.Context, s schemas.JoinSignal) {
 	s0 := j.state
+	if j.in != nil {
+		j.in.observe(s.Watermark)
+	}
 	for _, a := range s.Arrivals {
 		tp := schemas.TopicPartition(a.Topic, a.Partition)
 		if w, seen := s0.Applied[tp]; seen && a.Offset <= w {
@@ -156,7 +173,7 @@ func (j *joiner) apply(ctx workflow.Context, s schemas.JoinSignal) {
 		}
 		pj := s0.Pending[a.EventID]
 		if pj == nil {
-			pj = &PendingJoin{Rows: map[string]schemas.JoinArrival{}, Deadline: workflow.Now(ctx).Add(j.p.Deadline)}
+			pj = &PendingJoin{Rows: map[string]schemas.JoinArrival{}, Deadline: j.deadlineBase(ctx, a).Add(j.p.Deadline)}
 			s0.Pending[a.EventID] = pj
 			s0.Queue = append(s0.Queue, a.EventID)
 		}
@@ -172,8 +189,29 @@ func (j *joiner) apply(ctx workflow.Context, s schemas.JoinSignal) {
 	}
 }
 
-// nextWake is the earliest deadline of a pending id, or zero when none is pending.
-func (j *joiner) nextWake() time.Time {
+// deadlineBase is the time an event's deadline counts from: its first row's time, or the
+// input watermark if that is later (rows replayed from long ago still get the full
+// deadline), and never before the base of an earlier event, so deadlines follow the order
+// of first arrival. Older runs count from the clock.
+func (j *joiner) deadlineBase(ctx workflow.Context, first schemas.JoinArrival) time.Time {
+	if j.in == nil {
+		return workflow.Now(ctx)
+	}
+	if q := j.state.Queue; j.lastBase.IsZero() && len(q) > 0 && j.state.Pending[q[len(q)-1]] != nil {
+		j.lastBase = j.state.Pending[q[len(q)-1]].Deadline.Add(-j.p.Deadline) // carried from the last run
+	}
+	base := first.CreatedAt
+	for _, t := range []time.Time{j.in.now(), j.lastBase} {
+		if t.After(base) {
+			base = t
+		}
+	}
+	j.lastBase = base
+	return base
+}
+
+// headDeadline is the earliest deadline of a pending id, or zero when none is pending.
+func (j *joiner) headDeadline() time.Time {
 	q := j.state.Queue
 	for len(q) > 0 && j.state.Pending[q[0]] == nil {
 		q = q[1:]
@@ -185,10 +223,27 @@ func (j *joiner) nextWake() time.Time {
 	return j.state.Pending[q[0]].Deadline
 }
 
+// nextWake is when the earliest deadline falls due by the clock, or zero when none is
+// pending.
+func (j *joiner) nextWake() time.Time {
+	d := j.headDeadline()
+	if j.in == nil || d.IsZero() {
+		return d
+	}
+	return j.in.wake(d)
+}
+
 // settle stores and acks whatever is ready or past its deadline, and the late rows; it
 // holds nothing back, so force changes nothing.
 func (j *joiner) settle(ctx workflow.Context, _ bool) (bool, error) {
-	req := j.collect(workflow.Now(ctx))
+	now := workflow.Now(ctx)
+	if j.in != nil {
+		if d := j.headDeadline(); !d.IsZero() {
+			j.in.refresh(ctx, d)
+		}
+		now = j.in.now()
+	}
+	req := j.collect(now)
 	if len(req.Events) == 0 && len(req.Late) == 0 {
 		return false, nil
 	}

@@ -77,6 +77,7 @@ func newJoinEnv(t *testing.T, rec *finishRecorder) *testsuite.TestWorkflowEnviro
 	var a *activities.Activities
 	env.RegisterActivity(a)
 	env.OnActivity(a.FinishJoins, mock.Anything, mock.Anything).Return(rec.finish)
+	followInput(env)
 	return env
 }
 
@@ -87,7 +88,8 @@ func arrival(id, topic string, offset int64) schemas.JoinArrival {
 
 func signalAt(env *testsuite.TestWorkflowEnvironment, after time.Duration, arrivals ...schemas.JoinArrival) {
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalJoinArrivals, schemas.JoinSignal{Arrivals: arrivals})
+		// The bridge tells the watermark of an input read to its end: the clock.
+		env.SignalWorkflow(SignalJoinArrivals, schemas.JoinSignal{Arrivals: arrivals, Watermark: env.Now()})
 	}, after)
 }
 
@@ -263,4 +265,33 @@ func topicsOf(ev activities.FinishedJoin) []string {
 		ts = append(ts, r.Topic)
 	}
 	return ts
+}
+
+// Rows that wait in Kafka behind a dead bridge still complete their event: the deadline
+// counts in input time, and the input stands still while the bridge is down.
+func TestJoinDeadlineWaitsForTheInput(t *testing.T) {
+	rec := &finishRecorder{}
+	env := newJoinEnv(t, rec)
+	in := followInput(env)
+	env.RegisterDelayedCallback(func() { in.hold(env.Now()) }, time.Second)
+	signalAt(env, time.Second, arrival("e1", schemas.TopicJoin1, 1))
+	var waiting JoinStatus
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&waiting))
+	}, 90*time.Second)
+	// The bridge is back: what waited arrives, with the watermark it had reached.
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalJoinArrivals, schemas.JoinSignal{
+			Arrivals:  []schemas.JoinArrival{arrival("e1", schemas.TopicJoin2, 2), arrival("e1", schemas.TopicJoin3, 3)},
+			Watermark: env.Now().Add(-89 * time.Second)})
+		in.release()
+	}, 90*time.Second)
+	env.ExecuteWorkflow(JoinWorkflow, perEvent())
+	var res JoinResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, []string{"topic1"}, waiting.Topics, "a minute past its deadline by the clock, the event still waits")
+	require.Greater(t, in.reads, 3)
+	require.Equal(t, schemas.JoinComplete, res.Status, "the rows that waited in Kafka complete the event")
 }

@@ -36,14 +36,18 @@ type TravelerState struct {
 	// Applied maps schemas.TopicPartition to the highest offset applied: a redelivered reading at
 	// or below it is ignored.
 	Applied map[string]int64
-	Stats   TravelerStats
+	// Input is the readings' input watermark as this workflow knows it: visits end when it
+	// passes their traveler's last reading plus the idle gap (runs of version input-watermark).
+	Input time.Time
+	Stats TravelerStats
 }
 
 // TravelerTrack is one traveler being followed.
 type TravelerTrack struct {
 	Tracker travel.Tracker
-	// LastArrival is when (workflow time) its last reading arrived: IdleGap plus Disorder
-	// after it, the traveler's visits end.
+	// LastArrival is when its last reading arrived: IdleGap plus Disorder after it, the
+	// traveler's visits end. It is input time (the reading's own time, or the input
+	// watermark if later) in runs of version input-watermark, workflow time in older ones.
 	LastArrival time.Time
 }
 
@@ -80,6 +84,9 @@ type TravelerCurrent struct {
 // speeds per sensor minute, refused readings) through an activity.
 func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, error) {
 	t := newTravelers(ctx, p)
+	if byInputWatermark(ctx) {
+		t.in = &inputClock{pipeline: schemas.PipelineSensors, at: &t.state.Input}
+	}
 	// Version 1 flushes through a regular activity: a local one holds its workflow task
 	// while it waits for the window workflows' updates, and a thousand travelers flushing
 	// at once then held every workflow task slot those updates needed.
@@ -105,6 +112,8 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 const versionFlushActivity = "flush-visits-activity"
 
 type travelers struct {
+	// in ends visits by the input watermark; nil in runs recorded before that change.
+	in              *inputClock
 	flushAsActivity bool
 	p               TravelerParams
 	state           *TravelerState
@@ -149,6 +158,9 @@ func (t *travelers) current(travelerID string) (TravelerCurrent, error) {
 // apply takes one signal's readings: redeliveries are dropped by offset; a traveler new to
 // this run first learns from the database where its stored visits end.
 func (t *travelers) apply(ctx workflow.Context, s schemas.TravelerSignal) {
+	if t.in != nil {
+		t.in.observe(s.Watermark)
+	}
 	fresh := s.Readings[:0:0]
 	var unknown []string
 	for _, r := range s.Readings {
@@ -171,7 +183,7 @@ func (t *travelers) apply(ctx workflow.Context, s schemas.TravelerSignal) {
 			tr = &TravelerTrack{Tracker: travel.Tracker{Disorder: t.p.Disorder, IdleGap: t.p.IdleGap, Floor: floors[r.TravelerID]}}
 			t.state.Travelers[r.TravelerID] = tr
 		}
-		tr.LastArrival = now
+		tr.LastArrival = t.arrival(now, tr, r)
 		closed, rejected := tr.Tracker.Add(r)
 		t.closed = append(t.closed, closed...)
 		t.rejected = append(t.rejected, rejected...)
@@ -193,6 +205,22 @@ func (t *travelers) floors(ctx workflow.Context, ids []string) map[string]map[st
 	return out
 }
 
+// arrival is the time a reading counts as arrived at: workflow time in older runs; else the
+// reading's own time, or the input watermark if that is later (readings replayed from long
+// ago still get the full idle gap), never before the traveler's last.
+func (t *travelers) arrival(now time.Time, tr *TravelerTrack, r travel.Reading) time.Time {
+	if t.in == nil {
+		return now
+	}
+	at := r.At
+	for _, x := range []time.Time{t.in.now(), tr.LastArrival} {
+		if x.After(at) {
+			at = x
+		}
+	}
+	return at
+}
+
 // nextIdle is when the first followed traveler goes quiet, zero when none is followed.
 func (t *travelers) nextIdle() time.Time {
 	var next time.Time
@@ -209,6 +237,9 @@ func (t *travelers) nextIdle() time.Time {
 // quiet, or held visits are due; zero when neither.
 func (t *travelers) nextWake() time.Time {
 	next := t.nextIdle()
+	if t.in != nil && !next.IsZero() {
+		next = t.in.wake(next)
+	}
 	if len(t.closed)+len(t.rejected) > 0 {
 		if due := t.heldSince.Add(t.p.FlushDelay); next.IsZero() || due.Before(next) {
 			next = due
@@ -221,9 +252,16 @@ func (t *travelers) nextWake() time.Time {
 // forced, ended visits wait up to FlushDelay to go with others.
 func (t *travelers) settle(ctx workflow.Context, force bool) (bool, error) {
 	now := workflow.Now(ctx)
+	quiet := now // what a traveler's quiet time is judged against
+	if t.in != nil {
+		if next := t.nextIdle(); !next.IsZero() {
+			t.in.refresh(ctx, next)
+		}
+		quiet = t.in.now()
+	}
 	for _, id := range workflow.DeterministicKeys(t.state.Travelers) {
 		tr := t.state.Travelers[id]
-		if now.Before(tr.LastArrival.Add(t.p.IdleGap + t.p.Disorder)) {
+		if quiet.Before(tr.LastArrival.Add(t.p.IdleGap + t.p.Disorder)) {
 			continue
 		}
 		closed, rejected := tr.Tracker.Flush()

@@ -86,6 +86,8 @@ func newTravelerEnv(store *visitStore) *testsuite.TestWorkflowEnvironment {
 	env.RegisterActivity(a)
 	env.OnActivity(a.FlushVisits, mock.Anything, mock.Anything).Return(store.flush)
 	env.OnActivity(a.TravelerFloors, mock.Anything, mock.Anything).Return(store.floors)
+	env.SetStartTime(tt0)
+	followInput(env)
 	return env
 }
 
@@ -110,7 +112,8 @@ func line(traveler string, first int64) []travel.Reading {
 
 func readingsAt(env *testsuite.TestWorkflowEnvironment, after time.Duration, rs ...travel.Reading) {
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalTravelerReadings, schemas.TravelerSignal{Readings: rs})
+		// The bridge tells the watermark of an input read to its end: the clock.
+		env.SignalWorkflow(SignalTravelerReadings, schemas.TravelerSignal{Readings: rs, Watermark: env.Now()})
 	}, after)
 }
 
@@ -198,7 +201,7 @@ func TestTravelerIdleGapEndsAVisitAndSensorsMakeVisits(t *testing.T) {
 	params := perTraveler()
 	params.Sharded = true
 	rs := line("t1", 0)
-	readingsAt(env, time.Second, rs...)
+	readingsAt(env, 11*time.Second, rs...)
 	// The traveler comes back to s1 a minute later, and is also seen by s2.
 	back := line("t1", 100)
 	for i := range back {
@@ -208,10 +211,13 @@ func TestTravelerIdleGapEndsAVisitAndSensorsMakeVisits(t *testing.T) {
 	for i := range other {
 		other[i].SensorID = "s2"
 	}
-	readingsAt(env, 30*time.Second, append(back[:6], other...)...)
+	readingsAt(env, 40*time.Second, append(back[:6], other...)...)
+	env.RegisterDelayedCallback(func() {
+		require.Empty(t, store.visits(), "the first visit lasts until its idle gap has passed its last reading")
+	}, 33*time.Second)
 	env.RegisterDelayedCallback(func() {
 		require.Len(t, store.visits(), 1, "the first visit ended after its idle gap")
-	}, 29*time.Second)
+	}, 35*time.Second)
 	env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(1000) }, 90*time.Second)
 	readingsAt(env, 91*time.Second) // wakes the shard to continue as new
 	env.ExecuteWorkflow(TravelerWorkflow, TravelerParams{Sharded: true, Disorder: 3 * time.Second, IdleGap: 20 * time.Second, MaxHistory: 1000})
@@ -298,4 +304,25 @@ func TestTravelerShardFlushesEndedVisitsTogether(t *testing.T) {
 	require.Zero(t, held, "t1 ended at 24 s and waits for the flush delay")
 	require.Len(t, store.visits(), 2)
 	require.Equal(t, 1, store.flushes, "one flush for both")
+}
+
+// A visit does not end while its traveler's readings wait in Kafka: its idle gap counts in
+// input time, so the readings that come after an outage continue the same visit.
+func TestTravelerVisitWaitsForTheInput(t *testing.T) {
+	store := &visitStore{}
+	env := newTravelerEnv(store)
+	in := followInput(env)
+	rs := line("t1", 0)
+	readingsAt(env, 6*time.Second, rs[:6]...)
+	env.RegisterDelayedCallback(func() { in.hold(env.Now()) }, 6*time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.Empty(t, store.visits(), "a minute past the idle gap by the clock, the visit goes on")
+		env.SignalWorkflow(SignalTravelerReadings, schemas.TravelerSignal{Readings: rs[6:], Watermark: tt0.Add(6 * time.Second)})
+		in.release()
+	}, 90*time.Second)
+	env.ExecuteWorkflow(TravelerWorkflow, perTraveler())
+	require.NoError(t, env.GetWorkflowError())
+	vs := store.visits()
+	require.Len(t, vs, 1, "one visit, not two")
+	require.Equal(t, 11, vs[0].Readings)
 }

@@ -34,7 +34,10 @@ type WindowState struct {
 	Applied map[string]int64
 	// Watermark is the newest event time aggregated.
 	Watermark time.Time
-	Stats     WindowStats
+	// Input is the pipeline's input watermark as this workflow knows it: windows close
+	// when it passes their end plus grace (runs of version input-watermark).
+	Input time.Time
+	Stats WindowStats
 }
 
 // OpenWindow is a window still taking records.
@@ -62,16 +65,23 @@ type WindowStats struct {
 type WindowStatus struct {
 	Open      int
 	Watermark time.Time
+	Input     time.Time
 	Applied   map[string]int64
 	Stats     WindowStats
 }
 
 // WindowWorkflow aggregates a key's (or shard's) records into event-time windows, closes
-// each at its end plus grace (by timer, or sooner when the event-time watermark passes it),
-// and flushes closed windows through a local activity.
+// each once its pipeline's input watermark passes its end plus grace, and flushes closed
+// windows through a local activity. A partial for a window already closed is late. The
+// timer at a window's close time only says when to look: while the input is behind (a
+// bridge down, a backlog), the window waits for it. Runs recorded before that change
+// close by the clock or the newest event time aggregated, whichever came first.
 func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
 	w := newWindower(p)
 	w.pruneSources = workflow.GetVersion(ctx, versionPruneSources, workflow.DefaultVersion, 1) == 1
+	if byInputWatermark(ctx) {
+		w.in = &inputClock{pipeline: p.Pipeline, at: &w.state.Input}
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, w.status); err != nil {
 		return err
 	}
@@ -97,8 +107,15 @@ func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
 		if p.MaxUpdates > 0 && updates >= p.MaxUpdates || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return w.continueAsNew(ctx, p)
 		}
+		next := w.nextClose()
+		if w.in != nil && !next.IsZero() && w.in.refresh(ctx, next) {
+			continue // the input has passed a window's close: flush it
+		}
 		wait := time.Duration(0)
-		if next := w.nextClose(); !next.IsZero() {
+		if !next.IsZero() {
+			if w.in != nil {
+				next = w.in.wake(next)
+			}
 			wait = max(next.Sub(workflow.Now(ctx)), time.Millisecond)
 		} else if p.Idle > 0 {
 			wait = max(lastActive.Add(p.Idle).Sub(workflow.Now(ctx)), time.Millisecond)
@@ -131,10 +148,12 @@ const versionPruneSources = "prune-visit-sources"
 type windower struct {
 	// pruneSources drops the Applied entries of visit sources once final (see prune).
 	pruneSources bool
-	p            WindowParams
-	state        *WindowState
-	dirty        bool
-	specs        map[int64]window.Spec
+	// in judges closes by the input watermark; nil in runs recorded before that change.
+	in    *inputClock
+	p     WindowParams
+	state *WindowState
+	dirty bool
+	specs map[int64]window.Spec
 }
 
 func newWindower(p WindowParams) *windower {
@@ -161,7 +180,7 @@ func newWindower(p WindowParams) *windower {
 }
 
 func (w *windower) status() (WindowStatus, error) {
-	return WindowStatus{Open: len(w.state.Open), Watermark: w.state.Watermark, Applied: w.state.Applied, Stats: w.state.Stats}, nil
+	return WindowStatus{Open: len(w.state.Open), Watermark: w.state.Watermark, Input: w.state.Input, Applied: w.state.Applied, Stats: w.state.Stats}, nil
 }
 
 // validate accepts a batch only if every range starts past what was applied of its
@@ -191,27 +210,28 @@ func (w *windower) appliedCopy() map[string]int64 {
 	return out
 }
 
-// apply merges a batch: a partial for an open window joins it; one for a window already
-// closed (its close time passed, by the clock or the watermark) is late; any other opens
-// its window.
+// apply merges a batch: a partial for a window the input watermark has passed (its close
+// time, counting the watermark the batch carries) is late; one for an open window joins
+// it; any other opens its window. A record is late only if it reached its partition after
+// the partition was read past the window's close, or after records dated past it.
 func (w *windower) apply(b schemas.WindowBatch, now time.Time) schemas.WindowAck {
 	var ack schemas.WindowAck
 	for _, r := range b.Ranges {
 		w.state.Applied[r.TopicPartition()] = r.To
 	}
 	w.state.Stats.Batches++
-	horizon := now
-	if w.state.Watermark.After(horizon) {
-		horizon = w.state.Watermark
+	if w.in != nil {
+		w.in.observe(b.Watermark)
 	}
+	horizon := w.horizon(now)
 	for i, pt := range b.Partials {
 		id := schemas.WindowKey(pt.Key, pt.SizeSeconds, pt.Start)
 		w.state.Stats.Records += pt.Partial.Count
-		if ow, ok := w.state.Open[id]; ok {
+		spec := w.specs[pt.SizeSeconds]
+		if ow, ok := w.state.Open[id]; ok && (w.in == nil || !spec.Closed(pt.Start, horizon)) {
 			ow.Partial.Merge(pt.Partial)
 			continue
 		}
-		spec := w.specs[pt.SizeSeconds]
 		if spec.Closed(pt.Start, horizon) {
 			ack.Late = append(ack.Late, i)
 			w.state.Stats.LatePartials++
@@ -238,10 +258,7 @@ func (w *windower) prune(now time.Time) {
 	if !w.pruneSources {
 		return
 	}
-	horizon := now
-	if w.state.Watermark.After(horizon) {
-		horizon = w.state.Watermark
-	}
+	horizon := w.horizon(now)
 	var span time.Duration
 	for _, sp := range w.p.Windows {
 		span = max(span, sp.Size+sp.Grace)
@@ -251,6 +268,18 @@ func (w *windower) prune(now time.Time) {
 			delete(w.state.Applied, k)
 		}
 	}
+}
+
+// horizon is the time a window is final at: the input watermark, or (runs recorded before
+// it) the clock or the newest event time aggregated, whichever is later.
+func (w *windower) horizon(now time.Time) time.Time {
+	if w.in != nil {
+		return w.in.now()
+	}
+	if w.state.Watermark.After(now) {
+		return w.state.Watermark
+	}
+	return now
 }
 
 // nextClose is the earliest close time of an open window, zero when none is open.
@@ -268,10 +297,7 @@ func (w *windower) nextClose() time.Time {
 // writes them, in window order.
 func (w *windower) flushDue(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
-	horizon := now
-	if w.state.Watermark.After(horizon) {
-		horizon = w.state.Watermark
-	}
+	horizon := w.horizon(now)
 	var due []activities.ClosedWindow
 	for _, id := range workflow.DeterministicKeys(w.state.Open) {
 		ow := w.state.Open[id]

@@ -54,6 +54,12 @@ func newWindowEnv(t *testing.T, rec *flushRecorder) *testsuite.TestWorkflowEnvir
 
 // newWindowEnvFlushing is a window workflow's test environment whose FlushWindows is flush.
 func newWindowEnvFlushing(flush func(context.Context, activities.FlushRequest) (activities.FlushResult, error)) *testsuite.TestWorkflowEnvironment {
+	env, _ := windowEnv(flush)
+	return env
+}
+
+// windowEnv is newWindowEnvFlushing with the test's hand on the input watermark.
+func windowEnv(flush func(context.Context, activities.FlushRequest) (activities.FlushResult, error)) (*testsuite.TestWorkflowEnvironment, *testInput) {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := s.NewTestWorkflowEnvironment()
@@ -61,7 +67,7 @@ func newWindowEnvFlushing(flush func(context.Context, activities.FlushRequest) (
 	var a *activities.Activities
 	env.RegisterActivity(a)
 	env.OnActivity(a.FlushWindows, mock.Anything, mock.Anything).Return(flush)
-	return env
+	return env, followInput(env)
 }
 
 func partial(key string, size time.Duration, start time.Time, values ...float64) schemas.WindowPartial {
@@ -149,40 +155,72 @@ func TestWindowRejectsOverlappingOffsets(t *testing.T) {
 	require.Equal(t, int64(3), rec.flushed[0].Partial.Count, "the overlapping batch counted nothing")
 }
 
-func TestWindowLateAndWatermark(t *testing.T) {
+// The input watermark, not the clock, closes a window: while the bridge is down its
+// records wait in Kafka, the window waits for them past its close time, and they count.
+// Only a record that comes after the input has passed the close is late.
+func TestWindowWaitsForTheInput(t *testing.T) {
 	rec := &flushRecorder{}
-	env := newWindowEnv(t, rec)
-	var a, b, late sent
+	env, in := windowEnv(rec.flush)
+	in.hold(wt0.Add(time.Second)) // the bridge is down from here on
+	var first, backlog, late sent
+	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+		Ranges:    []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 0, To: 0}},
+		Partials:  []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 5)},
+		Watermark: wt0,
+	}, &first)
+	var waiting WindowStatus
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&waiting))
+	}, 30*time.Second)
+	// The bridge is back and delivers what waited: a record of the same window.
+	sendBatch(env, 30*time.Second, schemas.WindowBatch{
+		Ranges:    []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 1, To: 1}},
+		Partials:  []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 7)},
+		Watermark: wt0.Add(time.Second),
+	}, &backlog)
+	env.RegisterDelayedCallback(in.release, 31*time.Second)
+	sendBatch(env, 45*time.Second, schemas.WindowBatch{
+		Ranges:    []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 2, To: 2}},
+		Partials:  []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 100)},
+		Watermark: wt0.Add(45 * time.Second),
+	}, &late)
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds})
+	require.Equal(t, 1, waiting.Open, "26 s past its close time, the window still waits for the input")
+	require.Greater(t, in.reads, 3, "the workflow kept asking while the input was behind")
+	require.Less(t, in.reads, 20, "and backed off while it did")
+	require.NoError(t, backlog.err)
+	require.Empty(t, backlog.ack.Late, "a record that waited in Kafka is not late")
+	require.Len(t, rec.flushed, 1)
+	require.Equal(t, int64(2), rec.flushed[0].Partial.Count, "both records are in the window")
+	require.Equal(t, 12.0, rec.flushed[0].Partial.Sum)
+	require.Equal(t, []int{0}, late.ack.Late, "a record after the input passed the close is late")
+}
+
+// A watermark carried by a batch closes a window at once, without waiting for its timer.
+func TestWindowClosesWhenABatchCarriesTheWatermarkPast(t *testing.T) {
+	rec := &flushRecorder{}
+	env, in := windowEnv(rec.flush)
+	in.hold(time.Time{})
+	var a, b sent
 	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
 		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 0, To: 0}},
 		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 5)},
 	}, &a)
-	// An event 10 s ahead moves the watermark past the first window's close: it closes
-	// before its timer would fire.
 	sendBatch(env, 200*time.Millisecond, schemas.WindowBatch{
-		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 1, To: 1}},
-		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0.Add(9*time.Second), 7)},
+		Ranges:    []schemas.OffsetRange{{Topic: "tx", Partition: 1, From: 0, To: 0}},
+		Partials:  []schemas.WindowPartial{partial("all", 3*time.Second, wt0.Add(9*time.Second), 7)},
+		Watermark: wt0.Add(5 * time.Second),
 	}, &b)
 	env.RegisterDelayedCallback(func() {
-		require.Len(t, rec.flushed, 1, "the watermark closed the first window at once")
-	}, 300*time.Millisecond)
-	sendBatch(env, 400*time.Millisecond, schemas.WindowBatch{
-		Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 2, To: 2}},
-		Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 100)},
-	}, &late)
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryStatus)
-		require.NoError(t, err)
-		var st WindowStatus
-		require.NoError(t, v.Get(&st))
-		require.Equal(t, int64(1), st.Stats.LatePartials)
-		require.Equal(t, int64(1), st.Stats.LateRecords)
+		require.Len(t, rec.flushed, 1, "the carried watermark closed the first window at once")
 		env.CancelWorkflow()
-	}, 20*time.Second)
+	}, 300*time.Millisecond)
 	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds})
-	require.Equal(t, []int{0}, late.ack.Late)
-	require.Len(t, rec.flushed, 2)
-	require.Equal(t, 5.0, rec.flushed[0].Partial.Sum, "the late value did not reach the final window")
+	require.Zero(t, in.reads, "no read was needed")
+	require.Len(t, rec.flushed, 1, "the second window waits for its close")
 }
 
 func TestWindowIdleRunEnds(t *testing.T) {
@@ -223,7 +261,7 @@ func TestWindowPrunesFinishedVisitSources(t *testing.T) {
 	env.RegisterDelayedCallback(query(&before), 4*time.Second)
 	// 10:01:10 closes the minute; the visit ended at 10:00:20, so from 10:01:30 the next
 	// batch finds its entry pruned.
-	sendBatch(env, 94*time.Second, schemas.WindowBatch{Ranges: []schemas.OffsetRange{{Topic: "sensor-readings", Partition: 0, From: 6, To: 7}}}, &wake)
+	sendBatch(env, 94*time.Second, schemas.WindowBatch{Ranges: []schemas.OffsetRange{{Topic: "sensor-readings", Partition: 0, From: 6, To: 7}}, Watermark: wt0.Add(94 * time.Second)}, &wake)
 	env.RegisterDelayedCallback(query(&after), 95*time.Second)
 	sendBatch(env, 96*time.Second, piece, &repeatFinal)
 	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 100*time.Second)

@@ -184,7 +184,7 @@ func (d *Deps) NewWorker() worker.Worker {
 // bridgeOptions are the settings every bridge of this process shares.
 func (d *Deps) bridgeOptions(ready chan struct{}) bridge.Options {
 	o := d.Config.Bridge
-	o.Bootstrap, o.Log, o.Ready = d.Config.KafkaBootstrap, d.Log, ready
+	o.Bootstrap, o.Log, o.Ready, o.DB = d.Config.KafkaBootstrap, d.Log, ready, d.DB
 	return o
 }
 

@@ -20,6 +20,9 @@ import (
 // Open connects to url (a postgres:// URL, or a SQLite file path with an optional sqlite://
 // prefix) and migrates the schema.
 func Open(url string, log *slog.Logger) (*gorm.DB, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	var dialector gorm.Dialector
 	sqliteFile := ""
 	switch {

@@ -1,0 +1,105 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tributary-dev/tributary/activities"
+)
+
+// versionInputWatermark is the change id of judging window closes, join deadlines and the
+// end of visits by the input watermark instead of the clock (DESIGN.md, data path step 4).
+const versionInputWatermark = "input-watermark"
+
+// byInputWatermark reports whether this run judges time by its input (version 1); runs
+// recorded before replay with the clock.
+func byInputWatermark(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, versionInputWatermark, workflow.DefaultVersion, 1) == 1
+}
+
+const (
+	// inputSlack is how long after something falls due by the clock a workflow first asks
+	// for the watermark: a caught-up bridge reports its progress every 250 ms.
+	inputSlack = 500 * time.Millisecond
+	// minInputPoll and maxInputPoll bound the wait between reads while the input is behind
+	// (a bridge down, a backlog): the wait doubles from the one to the other.
+	minInputPoll = 250 * time.Millisecond
+	maxInputPoll = 5 * time.Second
+)
+
+// watermarkOptions read the watermark. A read that fails is not retried for long: the
+// workflow asks again at its next wake, and meanwhile nothing falls due.
+var watermarkOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: 20 * time.Second,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumInterval: 2 * time.Second},
+}
+
+// inputClock is what a workflow knows of its pipeline's input watermark (internal/watermark):
+// the highest one it was told with a batch or read itself. Whatever waits on the input (a
+// window's close, a join's deadline, the end of a visit) falls due once this clock reaches
+// it; the wall clock only says when to look. So records that wait in Kafka behind a dead
+// bridge or a backlog are applied before anything they belong to is judged.
+type inputClock struct {
+	pipeline string
+	// at points into the workflow's state, so that it survives continue-as-new.
+	at *time.Time
+	// readAt is when (workflow time) it was last read; poll is the wait before the next read.
+	readAt time.Time
+	poll   time.Duration
+}
+
+// observe takes a watermark a batch carried; it never moves the clock back.
+func (c *inputClock) observe(w time.Time) {
+	if w.After(*c.at) {
+		*c.at = w
+	}
+}
+
+// now is the input watermark known.
+func (c *inputClock) now() time.Time { return *c.at }
+
+// reached reports whether the input has passed t.
+func (c *inputClock) reached(t time.Time) bool { return !c.at.Before(t) }
+
+// wake is when (workflow time) to look again for what falls due at input time t: t itself
+// once reached; otherwise t plus the slack, and while reads find the input behind, no
+// sooner than the next read.
+func (c *inputClock) wake(t time.Time) time.Time {
+	if c.reached(t) {
+		return t
+	}
+	at := t.Add(inputSlack)
+	if !c.readAt.IsZero() && c.readAt.Add(c.poll).After(at) {
+		at = c.readAt.Add(c.poll)
+	}
+	return at
+}
+
+// refresh reads the watermark when the clock says t is due but the input has not reached
+// it. It reports whether the input has reached t.
+func (c *inputClock) refresh(ctx workflow.Context, t time.Time) bool {
+	if c.reached(t) {
+		return true
+	}
+	now := workflow.Now(ctx)
+	if now.Before(c.wake(t)) {
+		return false
+	}
+	var a *activities.Activities
+	var w time.Time
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, watermarkOptions), a.InputWatermark, c.pipeline).Get(ctx, &w)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("read input watermark", "pipeline", c.pipeline, "err", err)
+	}
+	c.observe(w)
+	c.readAt = workflow.Now(ctx)
+	if c.reached(t) {
+		c.poll = 0
+		return true
+	}
+	c.poll = min(max(2*c.poll, minInputPoll), maxInputPoll)
+	return false
+}

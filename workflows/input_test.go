@@ -1,0 +1,63 @@
+package workflows
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/tributary-dev/tributary/activities"
+)
+
+// testInput is the input watermark a test environment's InputWatermark answers: the
+// environment's clock (an input read to its end) unless the test holds it back.
+type testInput struct {
+	env   *testsuite.TestWorkflowEnvironment
+	mu    sync.Mutex
+	held  bool
+	at    time.Time
+	reads int
+}
+
+// inputs holds each test environment's input, so a test reaches the one its environment's
+// constructor made.
+var inputs sync.Map
+
+// followInput makes env's InputWatermark answer from its testInput, made on the first call;
+// the input follows the clock.
+func followInput(env *testsuite.TestWorkflowEnvironment) *testInput {
+	if in, ok := inputs.Load(env); ok {
+		return in.(*testInput)
+	}
+	in := &testInput{env: env}
+	inputs.Store(env, in)
+	var a *activities.Activities
+	env.OnActivity(a.InputWatermark, mock.Anything, mock.Anything).Return(in.read)
+	return in
+}
+
+// hold stops the input at t, as a bridge that is down would.
+func (in *testInput) hold(t time.Time) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.held, in.at = true, t
+}
+
+// release lets the input follow the clock again, as a bridge that caught up would.
+func (in *testInput) release() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.held = false
+}
+
+func (in *testInput) read(context.Context, string) (time.Time, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.reads++
+	if in.held {
+		return in.at, nil
+	}
+	return in.env.Now(), nil
+}
