@@ -119,14 +119,14 @@ func (p *progress) reachedEnd(e kafka.PartitionEOF) {
 // tick reports progress once per interval: a partition whose log ends where this bridge
 // has delivered up to is caught up as of the moment just before its end was asked for.
 func (p *progress) tick(ctx context.Context) {
-	if time.Since(p.last) < p.interval {
+	if time.Since(p.last) < p.interval || ctx.Err() != nil {
 		return
 	}
 	p.last = time.Now()
 	asked := time.Now()
 	ends, err := p.logEnds(ctx)
 	if err != nil {
-		p.log.Warn("bridge: log ends", "pipeline", p.pipeline, "err", err)
+		p.warn(ctx, "bridge: log ends", err)
 	}
 	rows := make([]schemas.InputProgress, 0, len(p.parts))
 	for k, pp := range p.parts {
@@ -137,12 +137,12 @@ func (p *progress) tick(ctx context.Context) {
 			NextOffset: pp.next, EventMs: pp.eventMs, CaughtUpMs: pp.caught, Owner: p.owner})
 	}
 	if err := watermark.Record(ctx, p.db, rows); err != nil {
-		p.log.Warn("bridge: record progress", "pipeline", p.pipeline, "err", err)
+		p.warn(ctx, "bridge: record progress", err)
 		return
 	}
 	wm, err := watermark.Read(ctx, p.db, p.pipeline)
 	if err != nil {
-		p.log.Warn("bridge: read watermark", "pipeline", p.pipeline, "err", err)
+		p.warn(ctx, "bridge: read watermark", err)
 		return
 	}
 	if !wm.IsZero() {
@@ -174,4 +174,11 @@ func (p *progress) logEnds(ctx context.Context) (map[partition]int64, error) {
 		}
 	}
 	return out, nil
+}
+
+// warn logs a failed step, unless it failed because the bridge is stopping.
+func (p *progress) warn(ctx context.Context, what string, err error) {
+	if ctx.Err() == nil {
+		p.log.Warn(what, "pipeline", p.pipeline, "err", err)
+	}
 }

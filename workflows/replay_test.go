@@ -18,8 +18,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 16 {
-		t.Fatalf("found %d recorded histories, want at least 16", len(files))
+	if len(files) < 28 {
+		t.Fatalf("found %d recorded histories, want at least 28", len(files))
 	}
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(JoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})

@@ -1,0 +1,151 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tributary-dev/tributary/bridge"
+	"github.com/tributary-dev/tributary/internal/db"
+	"github.com/tributary-dev/tributary/internal/embedded"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/watermark"
+)
+
+// gate is a pipeline whose records carry their event time (Unix ms) as the value, and
+// whose deliveries wait while the gate is shut, as they wait on a Temporal that is down.
+type gate struct {
+	mu        sync.Mutex
+	open      chan struct{}
+	delivered int
+}
+
+func (g *gate) Name() string     { return "gated" }
+func (g *gate) Topics() []string { return []string{"in"} }
+func (g *gate) Route(m *kafka.Message) (bridge.Routed, error) {
+	ms, err := strconv.ParseInt(string(m.Value), 10, 64)
+	if err != nil {
+		return bridge.Routed{}, err
+	}
+	return bridge.Routed{WorkflowID: "w", Msg: m, At: time.UnixMilli(ms)}, nil
+}
+func (g *gate) Deliver(ctx context.Context, _ string, recs []bridge.Routed, _ time.Time) error {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
+	select {
+	case <-open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.delivered += len(recs)
+	return nil
+}
+func (g *gate) shut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.open = make(chan struct{})
+}
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.open)
+}
+
+// A partition counts as caught up only once what it holds was delivered: past a
+// transaction's commit marker, and never while a delivery waits.
+func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	b, err := embedded.StartBroker(embedded.BrokerOptions{Port: port, Partitions: 2})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	bootstrap := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, kafkaio.EnsureTopics(ctx, bootstrap, 2, "in"))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
+	require.NoError(t, err)
+
+	// Partition 0 gets records through a committed transaction (its log ends past the
+	// commit marker); partition 1 through a plain producer.
+	early := time.Now().Add(-time.Hour)
+	value := func(at time.Time) []byte { return strconv.AppendInt(nil, at.UnixMilli(), 10) }
+	topic := "in"
+	conf := kafka.ConfigMap{"bootstrap.servers": bootstrap, "transactional.id": "progress-test", "enable.metrics.push": false}
+	tp, err := kafka.NewProducer(&conf)
+	require.NoError(t, err)
+	defer tp.Close()
+	require.NoError(t, tp.InitTransactions(ctx))
+	require.NoError(t, tp.BeginTransaction())
+	for range 5 {
+		require.NoError(t, tp.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Value: value(early)}, nil))
+	}
+	require.NoError(t, tp.CommitTransaction(ctx))
+	plain, err := kafkaio.NewProducer(bootstrap, log, nil)
+	require.NoError(t, err)
+	defer plain.Close()
+	send := func(at time.Time) {
+		m := kafkaio.Message(topic, nil, value(at))
+		m.TopicPartition.Partition = 1
+		require.NoError(t, plain.Send(ctx, m))
+	}
+	send(early)
+
+	pipe := &gate{open: make(chan struct{})}
+	close(pipe.open)
+	opts := bridge.DefaultOptions()
+	opts.Bootstrap, opts.DB, opts.Log, opts.ProgressInterval = bootstrap, g, log, 50*time.Millisecond
+	br, err := bridge.New(pipe, plain, opts)
+	require.NoError(t, err)
+	bctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- br.Run(bctx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+
+	// Both partitions are read to their ends: the watermark follows the clock.
+	started := time.Now()
+	require.Eventually(t, func() bool {
+		w, err := watermark.Read(ctx, g, "gated")
+		return err == nil && w.After(started)
+	}, time.Minute, 20*time.Millisecond, "the watermark of an input read to its end passes the clock")
+	rows, err := watermark.Partitions(ctx, g, "gated")
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	require.Equal(t, int64(6), rows[0].NextOffset, "partition 0 ends past its commit marker")
+	require.Equal(t, int64(1), rows[1].NextOffset)
+	require.Equal(t, early.UnixMilli(), rows[0].EventMs)
+
+	// Deliveries now wait. A record produced meanwhile holds the watermark back for as long
+	// as its delivery waits, however long the partition's end has been read.
+	pipe.shut()
+	held := time.Now()
+	send(held)
+	require.Eventually(t, func() bool { return time.Since(held) > time.Second }, time.Minute, 20*time.Millisecond)
+	w, err := watermark.Read(ctx, g, "gated")
+	require.NoError(t, err)
+	require.True(t, w.Before(held), "the watermark %s passed a record still waiting (sent %s)", w, held)
+	pipe.release()
+	require.Eventually(t, func() bool {
+		w, err := watermark.Read(ctx, g, "gated")
+		return err == nil && w.After(held)
+	}, time.Minute, 20*time.Millisecond, "once delivered, the watermark passes it")
+	pipe.mu.Lock()
+	defer pipe.mu.Unlock()
+	require.Equal(t, 7, pipe.delivered)
+}
