@@ -69,14 +69,19 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 		}
 	}
 	d := &Deps{Config: cfg, Log: log}
-	if err := kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, cfg.Partitions, Topics()...); err != nil {
+	err := waitFor(ctx, log, "Kafka", cfg.KafkaBootstrap, func(ctx context.Context) error {
+		return errors.Join(kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, cfg.Partitions, Topics()...),
+			kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, 1, schemas.TopicOutboxPosition))
+	})
+	if err != nil {
 		return nil, err
 	}
-	if err := kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, 1, schemas.TopicOutboxPosition); err != nil {
-		return nil, err
-	}
-	var err error
-	if d.DB, err = db.Open(cfg.Database(), log); err != nil {
+	err = waitFor(ctx, log, "the database", cfg.Database(), func(context.Context) error {
+		var err error
+		d.DB, err = db.Open(cfg.Database(), log)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	if d.Producer, err = kafkaio.NewProducer(cfg.KafkaBootstrap, log, nil); err != nil {
@@ -97,10 +102,37 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 	return d, nil
 }
 
+// waitFor runs step until it succeeds or ctx ends, each attempt bounded to 20 s, backing
+// off up to 5 s between attempts. It says once that it waits for what, and once that it
+// is there: a role started before its dependencies (compose, a restart) waits for them.
+func waitFor(ctx context.Context, log *slog.Logger, what, where string, step func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := step(actx)
+		cancel()
+		if err == nil {
+			if attempt > 0 {
+				log.Info(what+" is there", "at", where, "attempts", attempt+1)
+			}
+			return nil
+		}
+		if attempt == 0 {
+			log.Info("waiting for "+what, "at", where, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s at %s: %w", what, where, errors.Join(err, ctx.Err()))
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
 // DialTemporal connects to the frontend, retrying with backoff until ctx ends.
 func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
 	wait := 100 * time.Millisecond
-	for {
+	for attempt := 0; ; attempt++ {
 		opts := client.Options{
 			HostPort:  cfg.TemporalAddress,
 			Namespace: cfg.Namespace,
@@ -112,9 +144,14 @@ func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (cli
 		}
 		c, err := client.DialContext(ctx, opts)
 		if err == nil {
+			if attempt > 0 {
+				log.Info("Temporal is there", "at", cfg.TemporalAddress, "attempts", attempt+1)
+			}
 			return c, nil
 		}
-		log.Info("waiting for Temporal", "address", cfg.TemporalAddress, "err", err)
+		if attempt == 0 {
+			log.Info("waiting for Temporal", "at", cfg.TemporalAddress, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("dial Temporal at %s (set -temporal or %s): %w", cfg.TemporalAddress, config.EnvTemporal, errors.Join(err, ctx.Err()))

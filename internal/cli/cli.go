@@ -37,6 +37,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, log *slo
 		err = samples(rest, stdout)
 	case "bench":
 		err = dispatch(ctx, cmd, map[string]command{"join": benchJoin, "windows": benchWindows, "sensors": benchSensors}, rest, stdout, log)
+	case "workers":
+		err = Workers(ctx, rest, stdout, log)
+	case "chaos":
+		err = chaosRun(ctx, rest, stdout, log)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -86,6 +90,11 @@ starter: run Tributary's embedded stack and its simulations.
   starter samples join -out D  write sample input files shaped like sim_file1..3
   starter bench join|windows|sensors
                                measure a pipeline on fresh embedded stacks
+  starter workers -role R      run a role (worker, bridge, api, all) against a running stack,
+                               as the workers command does
+  starter chaos                run the stack and a second bridge and worker as processes, kill
+                               them with SIGKILL from a seed under load, and compare the outputs
+                               with the inputs
 
 Run "starter COMMAND -h" for a command's flags.
 `, "\n"))
