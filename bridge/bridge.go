@@ -178,6 +178,11 @@ func New(p Pipeline, dlq Producer, opts Options) (*Bridge, error) {
 	conf := kafkaio.ConsumerConfig(opts.Bootstrap, opts.Group)
 	// The end of a partition is where its progress can claim "caught up" (see progress).
 	conf["enable.partition.eof"] = true
+	// While Temporal or the database is down the bridge retries one batch and polls no
+	// more: it must stay in its group (the partitions would only move to a bridge that
+	// waits the same way), and what it has fetched ahead stays bounded.
+	conf["max.poll.interval.ms"] = int(time.Hour / time.Millisecond)
+	conf["queued.max.messages.kbytes"] = 16 * 1024
 	c, err := kafka.NewConsumer(&conf)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: consumer: %w", p.Name(), err)

@@ -147,7 +147,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// Faults on the stack and on the roles do not overlap: each waits for the last.
+		// Faults do not overlap: each waits until the one before is back.
 		for _, f := range plan {
 			select {
 			case <-fctx.Done():
@@ -159,7 +159,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 				p = extras[f.Target]
 			}
 			p.kill()
-			fmt.Fprintf(o.Out, "\nt+%-6s kill -9 %s, back in %s\n", time.Since(start).Truncate(100*time.Millisecond), f.Target, f.Down)
+			f.At = time.Since(start) // later than planned if it waited for the one before
+			fmt.Fprintf(o.Out, "\nt+%-6s kill -9 %s, back in %s\n", f.At.Truncate(100*time.Millisecond), f.Target, f.Down)
 			select {
 			case <-fctx.Done():
 				return

@@ -41,7 +41,9 @@ func (p *proc) start(ctx context.Context, timeout time.Duration) error {
 		return fmt.Errorf("%s: log file: %w", p.name, err)
 	}
 	cmd := exec.Command(p.bin, p.args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A group of its own, so that a kill takes its children too; and gone with the run,
+	// should the run itself be killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = logFile
 	out, err := cmd.StdoutPipe()
 	if err != nil {
