@@ -2,10 +2,8 @@ package bridge_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -67,14 +65,10 @@ func (g *gate) release() {
 // A partition counts as caught up only once what it holds was delivered: past a
 // transaction's commit marker, and never while a delivery waits.
 func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	b, err := embedded.StartBroker(embedded.BrokerOptions{Port: port, Partitions: 2})
+	b, err := embedded.StartLoopbackBroker(2)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
-	bootstrap := fmt.Sprintf("127.0.0.1:%d", port)
+	bootstrap := b.Address
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	require.NoError(t, kafkaio.EnsureTopics(ctx, bootstrap, 2, "in"))

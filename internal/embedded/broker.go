@@ -55,3 +55,12 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 
 // Close flushes persisted state and stops the broker.
 func (b *Broker) Close() { b.cluster.Close() }
+
+// StartLoopbackBroker starts an in-memory broker on a free loopback port, for tests.
+func StartLoopbackBroker(partitions int) (*Broker, error) {
+	ports, err := freePorts("127.0.0.1", 1)
+	if err != nil {
+		return nil, err
+	}
+	return StartBroker(BrokerOptions{Port: ports[0], Partitions: partitions})
+}

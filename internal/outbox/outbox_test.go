@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,14 +30,10 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	b, err := embedded.StartBroker(embedded.BrokerOptions{Port: port, Partitions: 2})
+	b, err := embedded.StartLoopbackBroker(2)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
-	f := &fixture{bootstrap: fmt.Sprintf("127.0.0.1:%d", port), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	f := &fixture{bootstrap: b.Address, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	require.NoError(t, kafkaio.EnsureTopics(ctx, f.bootstrap, 2, out))
