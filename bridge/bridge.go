@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
@@ -33,12 +34,6 @@ type Routed struct {
 	At time.Time
 	// Value is the pipeline's decoded form of the record.
 	Value any
-}
-
-// Producer sends records (dead letters, late copies) and returns once the broker has every
-// one of them.
-type Producer interface {
-	Send(ctx context.Context, msgs ...*kafka.Message) error
 }
 
 // ErrSkip marks a valid record that a pipeline leaves out: its offset advances, and it is
@@ -160,14 +155,13 @@ type Bridge struct {
 	pipeline Pipeline
 	consumer *kafka.Consumer
 	progress *progress
-	dlq      Producer
 	readyOne sync.Once
 	// Stats are safe to read while the bridge runs.
 	Stats Stats
 }
 
 // New connects a bridge; Run starts it.
-func New(p Pipeline, dlq Producer, opts Options) (*Bridge, error) {
+func New(p Pipeline, opts Options) (*Bridge, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -192,7 +186,7 @@ func New(p Pipeline, dlq Producer, opts Options) (*Bridge, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("bridge %s: admin client: %w", p.Name(), err)
 	}
-	return &Bridge{opts: opts, pipeline: p, consumer: c, progress: prog, dlq: dlq}, nil
+	return &Bridge{opts: opts, pipeline: p, consumer: c, progress: prog}, nil
 }
 
 // Watermark is the pipeline's input watermark as this bridge last read it.
@@ -340,7 +334,7 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := b.retry(ctx, "dead-letter", func() error { return b.dlq.Send(ctx, dead...) }); err != nil {
+	if err := b.retry(ctx, "dead-letter", func() error { return b.deadLetter(ctx, dead) }); err != nil {
 		return err
 	}
 	b.Stats.Records.Add(int64(len(batch)))
@@ -354,6 +348,21 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 		b.progress.delivered(m, at[i])
 	}
 	return nil
+}
+
+// deadLetter writes dead letters to the outbox (internal/outbox), named by their source
+// records: a batch delivered again after a crash before its offsets were stored writes
+// none twice, and the relay sends each once.
+func (b *Bridge) deadLetter(ctx context.Context, dead []*kafka.Message) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	return b.opts.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := outbox.Add(tx, outbox.BySource, dead...); err != nil {
+			return fmt.Errorf("bridge %s: dead-letter %d records: %w", b.pipeline.Name(), len(dead), err)
+		}
+		return nil
+	})
 }
 
 // admit routes a record and checks its event time against the clock; an error other than

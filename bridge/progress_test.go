@@ -105,7 +105,7 @@ func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
 	close(pipe.open)
 	opts := bridge.DefaultOptions()
 	opts.Bootstrap, opts.DB, opts.Log, opts.ProgressInterval = bootstrap, g, log, 50*time.Millisecond
-	br, err := bridge.New(pipe, plain, opts)
+	br, err := bridge.New(pipe, opts)
 	require.NoError(t, err)
 	bctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)

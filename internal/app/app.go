@@ -236,7 +236,7 @@ func (d *Deps) NewSensorsBridge(ready chan struct{}) (*bridge.Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
+	return bridge.New(p, d.bridgeOptions(ready))
 }
 
 // NewAPI builds the HTTP API server.
@@ -250,7 +250,7 @@ func (d *Deps) NewWindowBridge(spec pipelines.Spec, ready chan struct{}) (*bridg
 	if err != nil {
 		return nil, err
 	}
-	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
+	return bridge.New(p, d.bridgeOptions(ready))
 }
 
 // NewJoinBridge builds the join pipeline's bridge; ready, if set, closes once it owns partitions.
@@ -259,5 +259,5 @@ func (d *Deps) NewJoinBridge(ready chan struct{}) (*bridge.Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bridge.New(p, d.Producer, d.bridgeOptions(ready))
+	return bridge.New(p, d.bridgeOptions(ready))
 }

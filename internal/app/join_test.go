@@ -58,8 +58,33 @@ func TestJoinEndToEnd(t *testing.T) {
 			waitRedeliveryRecognised(t, env, shards, plan)
 			checkAcks(t, plan, readAcks(t, cfg.KafkaBootstrap, plan.RunID))
 			checkDatabase(t, env, plan)
+			checkDeadLettersOnce(t, env, plan, exp.Malformed)
 		})
 	}
+}
+
+// checkDeadLettersOnce shows that the malformed rows, delivered twice, were dead-lettered
+// once: one outbox row each, and one record each on the dead-letter topics.
+func checkDeadLettersOnce(t *testing.T, env *testenv.Env, plan joinsim.Plan, want int) {
+	t.Helper()
+	var rows int64
+	require.NoError(t, env.Deps.DB.Model(&schemas.OutboxRecord{}).
+		Where("topic LIKE ? AND key LIKE ?", "%.dlq", plan.RunID+"%").Count(&rows).Error)
+	require.Equal(t, int64(want), rows, "outbox rows of dead letters after the redelivery")
+	count := func() int {
+		n := 0
+		for _, topic := range schemas.JoinTopics {
+			err := kafkaio.ReadTopic(context.Background(), env.Config.KafkaBootstrap, kafkaio.DLQTopic(topic), func(m *kafka.Message) error {
+				if strings.HasPrefix(string(m.Key), plan.RunID) {
+					n++
+				}
+				return nil
+			})
+			require.NoError(t, err)
+		}
+		return n
+	}
+	require.Equal(t, want, count(), "dead letters on the topics after the redelivery")
 }
 
 func runSimulation(t *testing.T, env *testenv.Env, plan joinsim.Plan) workflows.SimulationProgress {
