@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,6 +148,9 @@ func (o Options) Validate() error {
 // Stats count a bridge's work since it started.
 type Stats struct {
 	Records, DeadLettered, Signals, Batches, Retries atomic.Int64
+	// Pauses counts the batches whose deliveries waited so long that the bridge paused its
+	// partitions (Temporal or the database down).
+	Pauses atomic.Int64
 }
 
 // Bridge is one consumer-group member feeding one pipeline's workflows.
@@ -155,7 +159,11 @@ type Bridge struct {
 	pipeline Pipeline
 	consumer *kafka.Consumer
 	progress *progress
-	readyOne sync.Once
+	// carried are what polls returned while the partitions were paused; the next batch
+	// starts with them.
+	carried     []*kafka.Message
+	carriedEnds []kafka.PartitionEOF
+	readyOne    sync.Once
 	// Stats are safe to read while the bridge runs.
 	Stats Stats
 }
@@ -172,10 +180,7 @@ func New(p Pipeline, opts Options) (*Bridge, error) {
 	conf := kafkaio.ConsumerConfig(opts.Bootstrap, opts.Group)
 	// The end of a partition is where its progress can claim "caught up" (see progress).
 	conf["enable.partition.eof"] = true
-	// While Temporal or the database is down the bridge retries one batch and polls no
-	// more: it must stay in its group (the partitions would only move to a bridge that
-	// waits the same way), and what it has fetched ahead stays bounded.
-	conf["max.poll.interval.ms"] = int(time.Hour / time.Millisecond)
+	// What a bridge fetches ahead of its deliveries stays bounded (see also await).
 	conf["queued.max.messages.kbytes"] = 16 * 1024
 	c, err := kafka.NewConsumer(&conf)
 	if err != nil {
@@ -242,9 +247,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 // already fetched without waiting once the window has passed, up to MaxBatch records. It
 // also returns the partition ends it met, which hold once the batch is delivered.
 func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
-	var batch []*kafka.Message
-	var ends []kafka.PartitionEOF
+	batch, ends := b.carried, b.carriedEnds
+	b.carried, b.carriedEnds = nil, nil
 	var windowEnd time.Time
+	if len(batch) > 0 {
+		windowEnd = time.Now() // what was carried goes without waiting for more
+	}
 	for len(batch) < b.opts.MaxBatch {
 		timeout := 50
 		if len(batch) > 0 {
@@ -306,48 +314,152 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 		}
 		groups[r.WorkflowID] = append(groups[r.WorkflowID], r)
 	}
+	var out outcome
+	out.dead = dead
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		b.deliverAll(ctx, order, groups, wm, &out)
+	}()
+	b.await(delivered)
+	if err := errors.Join(out.errs...); err != nil {
+		return err
+	}
+	if err := b.retry(ctx, "dead-letter", func() error { return b.deadLetter(ctx, out.dead) }); err != nil {
+		return err
+	}
+	b.Stats.Records.Add(int64(len(batch)))
+	b.Stats.DeadLettered.Add(int64(len(out.dead)))
+	b.Stats.Signals.Add(int64(len(order)))
+	b.Stats.Batches.Add(1)
+	if _, err := b.consumer.StoreOffsets(nextOffsets(batch)); err != nil {
+		var ke kafka.Error
+		if !errors.As(err, &ke) || (ke.Code() != kafka.ErrState && ke.Code() != kafka.ErrUnknownPartition) {
+			return fmt.Errorf("bridge %s: store offsets: %w", b.pipeline.Name(), err)
+		}
+		// The partitions moved while the batch waited: their next owner delivers from the
+		// last commit again, and the workflows recognise what they applied.
+		b.opts.Log.Info("bridge: partitions moved during a batch", "pipeline", b.pipeline.Name())
+	}
+	for i, m := range batch {
+		b.progress.delivered(m, at[i])
+	}
+	return nil
+}
+
+// outcome gathers what a batch's deliveries report.
+type outcome struct {
+	mu   sync.Mutex
+	errs []error
+	// dead are the batch's dead letters: bad at decode, and refused for good on delivery.
+	dead []*kafka.Message
+}
+
+// deliverAll hands each workflow its records, at most Concurrency at a time, and returns
+// once every delivery has ended.
+func (b *Bridge) deliverAll(ctx context.Context, order []string, groups map[string][]Routed, wm time.Time, out *outcome) {
 	sem := make(chan struct{}, b.opts.Concurrency)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
 	for _, id := range order {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(id string, recs []Routed) {
 			defer func() { <-sem; wg.Done() }()
 			err := b.retry(ctx, "deliver "+id, func() error { return b.pipeline.Deliver(ctx, id, recs, wm) })
-			mu.Lock()
-			defer mu.Unlock()
+			out.mu.Lock()
+			defer out.mu.Unlock()
 			if p, ok := AsPermanent(err); ok {
 				b.opts.Log.Error("bridge: records refused for good are dead-lettered", "pipeline", b.pipeline.Name(), "workflow", id, "err", p.Err)
 				for _, r := range p.records(recs) {
-					dead = append(dead, kafkaio.DeadLetter(r.Msg, "undeliverable: "+p.Err.Error()))
+					out.dead = append(out.dead, kafkaio.DeadLetter(r.Msg, "undeliverable: "+p.Err.Error()))
 				}
 				return
 			}
 			if err != nil {
-				errs = append(errs, err)
+				out.errs = append(out.errs, err)
 			}
 		}(id, groups[id])
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
+}
+
+// pauseAfter is how long a batch's deliveries may wait before the bridge pauses its
+// partitions.
+const pauseAfter = 2 * time.Second
+
+// await waits for a batch's deliveries. Should they wait longer than pauseAfter (Temporal
+// or the database down), the bridge pauses its partitions, so that it fetches nothing more
+// while it cannot deliver, and polls twice a second, so that it stays in its group; what
+// those polls still return is carried into the next batch.
+func (b *Bridge) await(delivered <-chan struct{}) {
+	wait := time.NewTimer(pauseAfter)
+	defer wait.Stop()
+	select {
+	case <-delivered:
+		return
+	case <-wait.C:
 	}
-	if err := b.retry(ctx, "dead-letter", func() error { return b.deadLetter(ctx, dead) }); err != nil {
-		return err
+	b.Stats.Pauses.Add(1)
+	b.setPaused(true)
+	defer b.setPaused(false)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-delivered:
+			return
+		case <-tick.C:
+			b.keepAlive()
+		}
 	}
-	b.Stats.Records.Add(int64(len(batch)))
-	b.Stats.DeadLettered.Add(int64(len(dead)))
-	b.Stats.Signals.Add(int64(len(order)))
-	b.Stats.Batches.Add(1)
-	if _, err := b.consumer.StoreOffsets(nextOffsets(batch)); err != nil {
-		return fmt.Errorf("bridge %s: store offsets: %w", b.pipeline.Name(), err)
+}
+
+// setPaused pauses or resumes every partition the bridge owns.
+func (b *Bridge) setPaused(paused bool) {
+	parts, err := b.consumer.Assignment()
+	if err == nil && paused {
+		err = b.consumer.Pause(parts)
+	} else if err == nil {
+		err = b.consumer.Resume(parts)
 	}
-	for i, m := range batch {
-		b.progress.delivered(m, at[i])
+	if err != nil {
+		b.opts.Log.Warn("bridge: pause or resume", "pipeline", b.pipeline.Name(), "paused", paused, "err", err)
+		return
 	}
-	return nil
+	if paused {
+		b.opts.Log.Warn("bridge: deliveries wait; partitions paused until they are through", "pipeline", b.pipeline.Name(), "partitions", len(parts))
+	} else {
+		b.opts.Log.Info("bridge: partitions resumed", "pipeline", b.pipeline.Name(), "partitions", len(parts))
+	}
+}
+
+// keepAlive polls without waiting, which serves the group (heartbeats run on their own;
+// rebalances are handed over here), and carries what it returns into the next batch.
+func (b *Bridge) keepAlive() {
+	for ev := b.consumer.Poll(0); ev != nil; ev = b.consumer.Poll(0) {
+		switch e := ev.(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error == nil {
+				b.carried = append(b.carried, e)
+			}
+		case kafka.PartitionEOF:
+			b.carriedEnds = append(b.carriedEnds, e)
+		case kafka.Error:
+			b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
+		}
+	}
+}
+
+// dropCarried forgets what was carried of partitions taken away: their next owner reads it.
+func (b *Bridge) dropCarried(tps []kafka.TopicPartition) {
+	gone := map[partition]bool{}
+	for _, tp := range tps {
+		gone[partition{*tp.Topic, tp.Partition}] = true
+	}
+	b.carried = slices.DeleteFunc(b.carried, func(m *kafka.Message) bool {
+		return gone[partition{*m.TopicPartition.Topic, m.TopicPartition.Partition}]
+	})
+	b.carriedEnds = slices.DeleteFunc(b.carriedEnds, func(e kafka.PartitionEOF) bool { return gone[partition{*e.Topic, e.Partition}] })
 }
 
 // deadLetter writes dead letters to the outbox (internal/outbox), named by their source
@@ -443,6 +555,7 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		b.opts.Log.Info("bridge revoked", "pipeline", b.pipeline.Name(), "partitions", len(e.Partitions))
 		b.commit(b.opts.Log)
 		b.progress.revoked(e.Partitions)
+		b.dropCarried(e.Partitions)
 	}
 	return nil
 }

@@ -63,7 +63,8 @@ func (g *gate) release() {
 }
 
 // A partition counts as caught up only once what it holds was delivered: past a
-// transaction's commit marker, and never while a delivery waits.
+// transaction's commit marker, and never while a delivery waits. While deliveries wait the
+// bridge pauses, and what arrived meanwhile is delivered once after.
 func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
 	b, err := embedded.StartLoopbackBroker(2)
 	require.NoError(t, err)
@@ -125,12 +126,17 @@ func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
 	require.Equal(t, int64(1), rows[1].NextOffset)
 	require.Equal(t, early.UnixMilli(), rows[0].EventMs)
 
-	// Deliveries now wait. A record produced meanwhile holds the watermark back for as long
-	// as its delivery waits, however long the partition's end has been read.
+	// Deliveries now wait, as on a Temporal that is down. A record produced meanwhile holds
+	// the watermark back for as long as its delivery waits, however long the partition's
+	// end has been read; the bridge pauses its partitions and takes the records sent while
+	// it waits, once, after.
 	pipe.shut()
 	held := time.Now()
 	send(held)
-	require.Eventually(t, func() bool { return time.Since(held) > time.Second }, time.Minute, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return br.Stats.Pauses.Load() == 1 }, time.Minute, 20*time.Millisecond, "the bridge pauses")
+	for range 20 {
+		send(time.Now())
+	}
 	w, err := watermark.Read(ctx, g, "gated")
 	require.NoError(t, err)
 	require.True(t, w.Before(held), "the watermark %s passed a record still waiting (sent %s)", w, held)
@@ -139,7 +145,13 @@ func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
 		w, err := watermark.Read(ctx, g, "gated")
 		return err == nil && w.After(held)
 	}, time.Minute, 20*time.Millisecond, "once delivered, the watermark passes it")
+	require.Eventually(t, func() bool {
+		pipe.mu.Lock()
+		defer pipe.mu.Unlock()
+		return pipe.delivered >= 27
+	}, time.Minute, 20*time.Millisecond, "the records sent while paused are delivered")
 	pipe.mu.Lock()
 	defer pipe.mu.Unlock()
-	require.Equal(t, 7, pipe.delivered)
+	require.Equal(t, 27, pipe.delivered, "every record once")
+	require.Equal(t, int64(1), br.Stats.Pauses.Load())
 }
