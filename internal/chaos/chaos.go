@@ -98,7 +98,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	kafkaAddr, temporalAddr := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
 	common := []string{"-state-dir", o.Dir, "-kafka", kafkaAddr, "-temporal", temporalAddr,
-		"-join-shards", strconv.Itoa(o.JoinShards), "-join-deadline", "5s"}
+		"-join-shards", strconv.Itoa(o.JoinShards), "-join-deadline", joinDeadline.String()}
 	stack := &proc{name: "stack", bin: o.Starter, logDir: logs, ready: "Press Ctrl-C to stop.",
 		args: append([]string{"dev", "-ui-port", "0", "-api", ""}, common...)}
 	extras := map[string]*proc{
@@ -233,6 +233,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 }
 
+// joinDeadline is the join's deadline in the run.
+const joinDeadline = 5 * time.Second
+
 // freePorts finds n loopback ports free right now.
 func freePorts(n int) ([]int, error) {
 	var out []int
@@ -248,7 +251,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 // TableHeader is the header of Report.Row's markdown table.
-const TableHeader = "| seed | faults | windows equal to the input | paid transactions late (wrongly) | join events acked / twice / incomplete | window output keys written twice |\n|---|---|---|---|---|---|"
+const TableHeader = "| seed | faults | windows equal to the input | paid transactions late (wrongly) | join events acked / twice / incomplete (wrongly) | window output keys written twice |\n|---|---|---|---|---|---|"
 
 // Row is the report as a row of a markdown table.
 func (r Report) Row() string {
@@ -257,7 +260,7 @@ func (r Report) Row() string {
 		fs = append(fs, fmt.Sprintf("%s@%s (%s)", f.Target, f.At.Truncate(time.Second), f.Down))
 	}
 	o := r.Outcome
-	return fmt.Sprintf("| %d | %s | %d of %d | %d of %d (%d) | %d of %d / %d / %d | %d of %d |",
+	return fmt.Sprintf("| %d | %s | %d of %d | %d of %d (%d) | %d of %d / %d / %d (%d) | %d of %d |",
 		r.Seed, strings.Join(fs, ", "), o.Equal, o.Windows, o.Late, o.Paid, o.WronglyLate,
-		o.Acked, o.Events, o.AckedTwice, o.Incomplete, o.OutputTwice, o.OutputKeys)
+		o.Acked, o.Events, o.AckedTwice, o.Incomplete, o.WronglyIncomplete, o.OutputTwice, o.OutputKeys)
 }

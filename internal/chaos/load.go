@@ -26,13 +26,17 @@ type load struct {
 	seed  uint64
 	p     *kafka.Producer
 
-	mu       sync.Mutex
-	acked    map[string]time.Time // transaction id -> when the broker acknowledged it
-	tx       int
-	events   int
-	failed   int
-	inFlight int
-	done     chan struct{}
+	mu    sync.Mutex
+	acked map[string]time.Time // transaction id -> when the broker acknowledged it
+	// eventSent and eventAcked are when each join event was sent and when the broker had
+	// acknowledged the last of its rows.
+	eventSent  map[string]time.Time
+	eventAcked map[string]time.Time
+	tx         int
+	events     int
+	failed     int
+	inFlight   int
+	done       chan struct{}
 }
 
 func newLoad(bootstrap, runID string, seed uint64) (*load, error) {
@@ -43,7 +47,8 @@ func newLoad(bootstrap, runID string, seed uint64) (*load, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load producer: %w", err)
 	}
-	l := &load{runID: runID, seed: seed, p: p, acked: map[string]time.Time{}, done: make(chan struct{})}
+	l := &load{runID: runID, seed: seed, p: p, acked: map[string]time.Time{},
+		eventSent: map[string]time.Time{}, eventAcked: map[string]time.Time{}, done: make(chan struct{})}
 	go l.deliveries()
 	return l, nil
 }
@@ -61,8 +66,15 @@ func (l *load) deliveries() {
 		l.inFlight--
 		if m.TopicPartition.Error != nil {
 			l.failed++
-		} else if id, ok := m.Opaque.(string); ok {
-			l.acked[id] = now
+		} else {
+			switch o := m.Opaque.(type) {
+			case string:
+				l.acked[o] = now
+			case eventRow:
+				if now.After(l.eventAcked[string(o)]) {
+					l.eventAcked[string(o)] = now
+				}
+			}
 		}
 		l.mu.Unlock()
 	}
@@ -140,12 +152,20 @@ func (l *load) sendTx() error {
 // EventID names the n-th join event of a run.
 func EventID(runID string, n int) string { return runID + "-e" + strconv.Itoa(n) }
 
+// eventRow marks a join row's delivery report with its event id.
+type eventRow string
+
 func (l *load) sendEvent() error {
 	id := EventID(l.runID, l.events)
 	now := time.Now()
+	l.mu.Lock()
+	l.eventSent[id] = now
+	l.mu.Unlock()
 	for i, topic := range schemas.JoinTopics {
 		fields := json.RawMessage(fmt.Sprintf(`{"feature1":%d,"feature2":%d}`, l.events, i))
-		if err := l.produce(kafkaio.Message(topic, []byte(id), joinsim.Row(id, fields, now))); err != nil {
+		m := kafkaio.Message(topic, []byte(id), joinsim.Row(id, fields, now))
+		m.Opaque = eventRow(id)
+		if err := l.produce(m); err != nil {
 			return err
 		}
 	}
@@ -170,6 +190,15 @@ func (l *load) finish(ctx context.Context) error {
 	l.p.Close()
 	<-l.done
 	return nil
+}
+
+// completeInTime reports whether the broker had every row of a join event before its
+// deadline passed (counted from when the event was sent): such an event must complete.
+func (l *load) completeInTime(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	acked, sent := l.eventAcked[id], l.eventSent[id]
+	return !acked.IsZero() && acked.Before(sent.Add(joinDeadline))
 }
 
 // ackedAt is when the broker acknowledged a transaction (zero if it never did).
