@@ -198,9 +198,6 @@ func New(p Pipeline, opts Options) (*Bridge, error) {
 	return &Bridge{opts: opts, pipeline: p, consumer: c, progress: prog}, nil
 }
 
-// Watermark is the pipeline's input watermark as this bridge last read it.
-func (b *Bridge) Watermark() time.Time { return b.progress.watermark() }
-
 // Pipeline is the pipeline the bridge feeds.
 func (b *Bridge) Pipeline() Pipeline { return b.pipeline }
 

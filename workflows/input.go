@@ -37,6 +37,16 @@ var watermarkOptions = workflow.LocalActivityOptions{
 	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumInterval: 2 * time.Second},
 }
 
+// latest is the latest of the times.
+func latest(t time.Time, others ...time.Time) time.Time {
+	for _, o := range others {
+		if o.After(t) {
+			t = o
+		}
+	}
+	return t
+}
+
 // inputClock is what a workflow knows of its pipeline's input watermark (internal/watermark):
 // the highest one it was told with a batch or read itself. Whatever waits on the input (a
 // window's close, a join's deadline, the end of a visit) falls due once this clock reaches

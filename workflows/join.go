@@ -200,14 +200,8 @@ func (j *joiner) deadlineBase(ctx workflow.Context, first schemas.JoinArrival) t
 	if q := j.state.Queue; j.lastBase.IsZero() && len(q) > 0 && j.state.Pending[q[len(q)-1]] != nil {
 		j.lastBase = j.state.Pending[q[len(q)-1]].Deadline.Add(-j.p.Deadline) // carried from the last run
 	}
-	base := first.CreatedAt
-	for _, t := range []time.Time{j.in.now(), j.lastBase} {
-		if t.After(base) {
-			base = t
-		}
-	}
-	j.lastBase = base
-	return base
+	j.lastBase = latest(first.CreatedAt, j.in.now(), j.lastBase)
+	return j.lastBase
 }
 
 // headDeadline is the earliest deadline of a pending id, or zero when none is pending.

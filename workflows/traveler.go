@@ -212,13 +212,7 @@ func (t *travelers) arrival(now time.Time, tr *TravelerTrack, r travel.Reading) 
 	if t.in == nil {
 		return now
 	}
-	at := r.At
-	for _, x := range []time.Time{t.in.now(), tr.LastArrival} {
-		if x.After(at) {
-			at = x
-		}
-	}
-	return at
+	return latest(r.At, t.in.now(), tr.LastArrival)
 }
 
 // nextIdle is when the first followed traveler goes quiet, zero when none is followed.

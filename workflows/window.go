@@ -276,10 +276,7 @@ func (w *windower) horizon(now time.Time) time.Time {
 	if w.in != nil {
 		return w.in.now()
 	}
-	if w.state.Watermark.After(now) {
-		return w.state.Watermark
-	}
-	return now
+	return latest(now, w.state.Watermark)
 }
 
 // nextClose is the earliest close time of an open window, zero when none is open.

@@ -131,34 +131,25 @@ func waitFor(ctx context.Context, log *slog.Logger, what, where string, step fun
 
 // DialTemporal connects to the frontend, retrying with backoff until ctx ends.
 func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
-	wait := 100 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		opts := client.Options{
-			HostPort:  cfg.TemporalAddress,
-			Namespace: cfg.Namespace,
-			Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
-		}
-		if isLoopback(cfg.TemporalAddress) {
-			// Compressing requests to a server on the same machine only costs CPU.
-			opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
-		}
-		c, err := client.DialContext(ctx, opts)
-		if err == nil {
-			if attempt > 0 {
-				log.Info("Temporal is there", "at", cfg.TemporalAddress, "attempts", attempt+1)
-			}
-			return c, nil
-		}
-		if attempt == 0 {
-			log.Info("waiting for Temporal", "at", cfg.TemporalAddress, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("dial Temporal at %s (set -temporal or %s): %w", cfg.TemporalAddress, config.EnvTemporal, errors.Join(err, ctx.Err()))
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+	opts := client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.Namespace,
+		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
 	}
+	if isLoopback(cfg.TemporalAddress) {
+		// Compressing requests to a server on the same machine only costs CPU.
+		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+	}
+	var c client.Client
+	err := waitFor(ctx, log, "Temporal", cfg.TemporalAddress, func(ctx context.Context) error {
+		var err error
+		c, err = client.DialContext(ctx, opts)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial (set -temporal or %s): %w", config.EnvTemporal, err)
+	}
+	return c, nil
 }
 
 func isLoopback(hostport string) bool {

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tributary-dev/tributary/internal/db"
+	"github.com/tributary-dev/tributary/internal/embedded"
 	"github.com/tributary-dev/tributary/internal/progress"
 )
 
@@ -92,7 +92,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return rep, err
 	}
-	ports, err := freePorts(2)
+	ports, err := embedded.FreePorts("127.0.0.1", 2)
 	if err != nil {
 		return rep, err
 	}
@@ -221,11 +221,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		out, err := judge(fctx2, kafkaAddr, results, l, asOf)
 		if err == nil && out.settled() && asOf.Equal(last.Add(5*time.Second)) {
+			out.WronglyLate, err = wronglyLate(ctx, kafkaAddr, results, l)
 			rep.Outcome = out
-			return rep, nil
+			return rep, err
 		}
 		select {
 		case <-fctx2.Done():
+			out.WronglyLate, _ = wronglyLate(ctx, kafkaAddr, results, l)
 			rep.Outcome = out
 			return rep, fmt.Errorf("outputs did not settle within %s: %+v (last error: %v)", o.Settle, out, err)
 		case <-time.After(2 * time.Second):
@@ -235,20 +237,6 @@ func Run(ctx context.Context, o Options) (Report, error) {
 
 // joinDeadline is the join's deadline in the run.
 const joinDeadline = 5 * time.Second
-
-// freePorts finds n loopback ports free right now.
-func freePorts(n int) ([]int, error) {
-	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-		defer l.Close()
-	}
-	return out, nil
-}
 
 // TableHeader is the header of Report.Row's markdown table.
 const TableHeader = "| seed | faults | windows equal to the input | paid transactions late (wrongly) | join events acked / twice / incomplete (wrongly) | window output keys written twice |\n|---|---|---|---|---|---|"

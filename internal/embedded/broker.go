@@ -58,7 +58,7 @@ func (b *Broker) Close() { b.cluster.Close() }
 
 // StartLoopbackBroker starts an in-memory broker on a free loopback port, for tests.
 func StartLoopbackBroker(partitions int) (*Broker, error) {
-	ports, err := freePorts("127.0.0.1", 1)
+	ports, err := FreePorts("127.0.0.1", 1)
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(opts.IP, 4)
+	ports, err := FreePorts(opts.IP, 4)
 	if err != nil {
 		return nil, fmt.Errorf("pick ports for internal Temporal services: %w", err)
 	}
@@ -228,7 +228,8 @@ func checkPortFree(ip string, port int, flagName string) error {
 	return l.Close()
 }
 
-func freePorts(ip string, n int) ([]int, error) {
+// FreePorts finds n distinct ports free on ip right now.
+func FreePorts(ip string, n int) ([]int, error) {
 	var ports []int
 	var ls []net.Listener
 	defer func() {
