@@ -13,6 +13,10 @@ import (
 // end of visits by the input watermark instead of the clock (DESIGN.md, data path step 4).
 const versionInputWatermark = "input-watermark"
 
+// versionWatermarkNextTask is the change id of trusting a watermark a signal-fed workflow
+// read only from its next workflow task on (inputClock.held).
+const versionWatermarkNextTask = "watermark-next-task"
+
 // byInputWatermark reports whether this run judges time by its input (version 1); runs
 // recorded before replay with the clock.
 func byInputWatermark(ctx workflow.Context) bool {
@@ -59,6 +63,30 @@ type inputClock struct {
 	// readAt is when (workflow time) it was last read; poll is the wait before the next read.
 	readAt time.Time
 	poll   time.Duration
+	// bySignal holds each watermark read until the next workflow task. A bridge counts a
+	// record delivered once the server accepted its signal, and a signal accepted while
+	// a workflow task runs reaches the workflow only in the next task: a watermark read in
+	// this task may already cover records this task has not seen. The next task has them,
+	// and the workflow applies every waiting signal before it judges anything. (Batches
+	// sent as updates are applied when delivered; their workflows need no hold.)
+	bySignal bool
+	// held is a read watermark not trusted yet, read at readAt in the task at history
+	// length heldIn.
+	held   time.Time
+	heldIn int
+}
+
+// nextTask reports whether the workflow runs a later task than the one that read held:
+// its history grew, or its time moved (the 1 ms timer wake arms guarantees both).
+func (c *inputClock) nextTask(ctx workflow.Context) bool {
+	return workflow.GetInfo(ctx).GetCurrentHistoryLength() > c.heldIn || workflow.Now(ctx).After(c.readAt)
+}
+
+// holdReads makes the clock trust each watermark it reads only from the next workflow
+// task on (bySignal), in runs of version watermark-next-task.
+func (c *inputClock) holdReads(ctx workflow.Context) *inputClock {
+	c.bySignal = workflow.GetVersion(ctx, versionWatermarkNextTask, workflow.DefaultVersion, 1) == 1
+	return c
 }
 
 // observe takes a watermark a batch carried; it never moves the clock back.
@@ -75,11 +103,14 @@ func (c *inputClock) now() time.Time { return *c.at }
 func (c *inputClock) reached(t time.Time) bool { return !c.at.Before(t) }
 
 // wake is when (workflow time) to look again for what falls due at input time t: t itself
-// once reached; otherwise t plus the slack, and while reads find the input behind, no
-// sooner than the next read.
+// once reached; at once while a read is held for the next task; otherwise t plus the
+// slack, and while reads find the input behind, no sooner than the next read.
 func (c *inputClock) wake(t time.Time) time.Time {
 	if c.reached(t) {
 		return t
+	}
+	if !c.held.IsZero() {
+		return c.readAt
 	}
 	at := t.Add(inputSlack)
 	if !c.readAt.IsZero() && c.readAt.Add(c.poll).After(at) {
@@ -91,11 +122,15 @@ func (c *inputClock) wake(t time.Time) time.Time {
 // refresh reads the watermark when the clock says t is due but the input has not reached
 // it. It reports whether the input has reached t.
 func (c *inputClock) refresh(ctx workflow.Context, t time.Time) bool {
+	if !c.held.IsZero() && c.nextTask(ctx) {
+		c.observe(c.held)
+		c.held = time.Time{}
+	}
 	if c.reached(t) {
 		return true
 	}
 	now := workflow.Now(ctx)
-	if now.Before(c.wake(t)) {
+	if !c.held.IsZero() || now.Before(c.wake(t)) {
 		return false
 	}
 	var a *activities.Activities
@@ -104,8 +139,13 @@ func (c *inputClock) refresh(ctx workflow.Context, t time.Time) bool {
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("read input watermark", "pipeline", c.pipeline, "err", err)
 	}
-	c.observe(w)
 	c.readAt = workflow.Now(ctx)
+	if c.bySignal && !w.Before(t) {
+		c.held, c.heldIn = w, workflow.GetInfo(ctx).GetCurrentHistoryLength()
+		c.poll = 0
+		return false
+	}
+	c.observe(w)
 	if c.reached(t) {
 		c.poll = 0
 		return true

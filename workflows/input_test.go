@@ -19,6 +19,9 @@ type testInput struct {
 	held  bool
 	at    time.Time
 	reads int
+	// onRead, if set, runs once at the next read, before it answers: what a bridge
+	// delivered just before the watermark it then recorded.
+	onRead func()
 }
 
 // inputs holds each test environment's input, so a test reaches the one its environment's
@@ -52,7 +55,21 @@ func (in *testInput) release() {
 	in.held = false
 }
 
+// deliverAtNextRead runs f at the next read, before it answers.
+func (in *testInput) deliverAtNextRead(f func()) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.onRead = f
+}
+
 func (in *testInput) read(context.Context, string) (time.Time, error) {
+	in.mu.Lock()
+	f := in.onRead
+	in.onRead = nil
+	in.mu.Unlock()
+	if f != nil {
+		f()
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.reads++

@@ -85,7 +85,7 @@ type JoinResult struct {
 func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 	j := newJoiner(ctx, p)
 	if byInputWatermark(ctx) {
-		j.in = &inputClock{pipeline: schemas.PipelineJoin, at: &j.state.Input}
+		j.in = (&inputClock{pipeline: schemas.PipelineJoin, at: &j.state.Input}).holdReads(ctx)
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, j.status); err != nil {
 		return JoinResult{}, fmt.Errorf("register query: %w", err)

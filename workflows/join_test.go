@@ -295,3 +295,25 @@ func TestJoinDeadlineWaitsForTheInput(t *testing.T) {
 	require.Greater(t, in.reads, 3)
 	require.Equal(t, schemas.JoinComplete, res.Status, "the rows that waited in Kafka complete the event")
 }
+
+// TestJoinRowsDuringTheWatermarkRead delivers an event's last rows while the workflow
+// reads the watermark that covers them: they reach the workflow only in its next task,
+// and the event must complete rather than be judged at the deadline without them.
+func TestJoinRowsDuringTheWatermarkRead(t *testing.T) {
+	rec := &finishRecorder{}
+	env := newJoinEnv(t, rec)
+	in := followInput(env)
+	env.RegisterDelayedCallback(func() { in.hold(env.Now()) }, time.Second)
+	signalAt(env, time.Second, arrival("e1", schemas.TopicJoin1, 1))
+	env.RegisterDelayedCallback(func() {
+		in.deliverAtNextRead(func() {
+			env.SignalWorkflow(SignalJoinArrivals, schemas.JoinSignal{
+				Arrivals: []schemas.JoinArrival{arrival("e1", schemas.TopicJoin2, 2), arrival("e1", schemas.TopicJoin3, 3)}})
+			in.release()
+		})
+	}, time.Minute)
+	env.ExecuteWorkflow(JoinWorkflow, perEvent())
+	var res JoinResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, schemas.JoinComplete, res.Status, "the rows delivered before the watermark was recorded complete the event")
+}

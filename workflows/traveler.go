@@ -85,7 +85,7 @@ type TravelerCurrent struct {
 func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, error) {
 	t := newTravelers(ctx, p)
 	if byInputWatermark(ctx) {
-		t.in = &inputClock{pipeline: schemas.PipelineSensors, at: &t.state.Input}
+		t.in = (&inputClock{pipeline: schemas.PipelineSensors, at: &t.state.Input}).holdReads(ctx)
 	}
 	// Version 1 flushes through a regular activity: a local one holds its workflow task
 	// while it waits for the window workflows' updates, and a thousand travelers flushing

@@ -326,3 +326,27 @@ func TestTravelerVisitWaitsForTheInput(t *testing.T) {
 	require.Len(t, vs, 1, "one visit, not two")
 	require.Equal(t, 11, vs[0].Readings)
 }
+
+// TestTravelerSignalDuringTheWatermarkRead delivers a visit's last readings while the
+// workflow reads the watermark that covers them, as a bridge does that signals and then
+// records its progress while the workflow's task runs: the signal reaches the workflow
+// only in its next task, and the visit must wait for it rather than end without them.
+func TestTravelerSignalDuringTheWatermarkRead(t *testing.T) {
+	store := &visitStore{}
+	env := newTravelerEnv(store)
+	in := followInput(env)
+	rs := line("t1", 0)
+	readingsAt(env, 6*time.Second, rs[:6]...)
+	env.RegisterDelayedCallback(func() { in.hold(env.Now()) }, 6*time.Second)
+	env.RegisterDelayedCallback(func() {
+		in.deliverAtNextRead(func() {
+			env.SignalWorkflow(SignalTravelerReadings, schemas.TravelerSignal{Readings: rs[6:]})
+			in.release()
+		})
+	}, 60*time.Second)
+	env.ExecuteWorkflow(TravelerWorkflow, perTraveler())
+	require.NoError(t, env.GetWorkflowError())
+	vs := store.visits()
+	require.Len(t, vs, 1, "one visit, not two")
+	require.Equal(t, 11, vs[0].Readings)
+}

@@ -23,6 +23,31 @@ type Roles struct {
 	API bool
 }
 
+// ParseRoles reads a role list: "all", "none", or names among worker, bridge and api
+// separated by commas.
+func ParseRoles(s string) (Roles, error) {
+	switch s {
+	case "all":
+		return Roles{Worker: true, Bridge: true, API: true}, nil
+	case "none":
+		return Roles{}, nil
+	}
+	var r Roles
+	for _, name := range strings.Split(s, ",") {
+		switch strings.TrimSpace(name) {
+		case "worker":
+			r.Worker = true
+		case "bridge":
+			r.Bridge = true
+		case "api":
+			r.API = true
+		default:
+			return Roles{}, fmt.Errorf("role %q: want worker, bridge, api (comma-separated), all or none", name)
+		}
+	}
+	return r, nil
+}
+
 // Running is what Run started, handed to its ready callback.
 type Running struct {
 	// JoinBridge is the join's bridge, nil without the bridge role.

@@ -12,14 +12,16 @@ import (
 	"github.com/tributary-dev/tributary/internal/chaos"
 )
 
-// TestKillNineChangesNothing builds the starter, runs the stack and a second bridge and
-// worker as processes of their own under load, kills them with SIGKILL (the whole stack
-// once, for 8 s), and checks that every window equals the recomputation from the topic, no
-// record is late that reached the broker in time, every event is acked once as complete,
-// and no window output is written twice.
+// TestKillNineChangesNothing builds the starter, runs the stack, two bridges and two
+// workers as processes of their own under load on all four pipelines, and does ten faults
+// to them (SIGKILLs, a bridge stopped past its session timeout, a bridge added and removed,
+// the workers stopped, the whole stack killed for 8 s). Then every closed window must equal
+// the recomputation from its topic, no record be late that reached the broker in time,
+// every join event be acked once, every visit and sensor minute equal the computation from
+// the trajectories, and no output be written twice.
 func TestKillNineChangesNothing(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the starter and runs processes for two minutes")
+		t.Skip("builds the starter and runs processes for three minutes")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "starter")
@@ -28,27 +30,35 @@ func TestKillNineChangesNothing(t *testing.T) {
 		t.Fatalf("build the starter: %v\n%s", err, out)
 	}
 	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	rep, err := chaos.Run(ctx, chaos.Options{
-		Starter: bin, Dir: filepath.Join(dir, "state"), Seed: 7,
-		Duration: 40 * time.Second, TxRate: 300, JoinRate: 50, Kills: 3, StackDown: 8 * time.Second, JoinShards: 4,
+		Starter: bin, Dir: filepath.Join(dir, "state"), Seed: 7, Duration: time.Minute,
+		Rates:  chaos.Rates{Tx: 300, Join: 50, Likes: 50, Videos: 10, Travelers: 1},
+		Faults: 8, StackDown: 8 * time.Second, WorkersDown: 10 * time.Second, JoinShards: 4,
 		Out: &out,
 	})
-	t.Logf("%s\n%s\n%s", out.String(), chaos.TableHeader, rep.Row())
+	t.Logf("%s\n%s", out.String(), rep.Table())
 	if err != nil {
 		dumpLogs(t, filepath.Join(dir, "state", "logs"))
 		t.Fatal(err)
 	}
-	if len(rep.Faults) != 4 {
-		t.Errorf("%d faults done, want 4", len(rep.Faults))
+	if len(rep.Faults) != 10 {
+		t.Errorf("%d faults done, want 10", len(rep.Faults))
 	}
-	o := rep.Outcome
-	if !o.Clean() {
-		t.Errorf("outcome %+v", o)
+	if !rep.Outcome.Clean() {
+		t.Error("the outputs differ from the inputs")
 	}
-	if o.Paid == 0 || o.Events == 0 || o.Windows < 10 {
-		t.Errorf("too little went through: %+v", o)
+	if len(rep.Outcome.Checks) != 4 {
+		t.Fatalf("%d pipelines checked, want 4", len(rep.Outcome.Checks))
+	}
+	for _, c := range rep.Outcome.Checks {
+		if c.Records == 0 || c.Checked == 0 {
+			t.Errorf("%s: too little went through: %+v", c.Pipeline, c)
+		}
+	}
+	if rep.PeakRSS["bridge"] == 0 {
+		t.Error("no bridge memory sampled")
 	}
 }
 

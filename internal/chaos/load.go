@@ -12,31 +12,62 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/sensorsim"
 	"github.com/tributary-dev/tributary/internal/txsim"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
-// load sends transactions and join events (an event's three rows together) at steady
-// rates through a producer of its own, idempotent with acks=all, and notes when the broker
-// acknowledged each transaction: a record may only be late if that came after its
-// window's close. While the broker is down the producer holds records back and sends them
-// when it is back, as any client would.
+// Rates are what the load sends per second.
+type Rates struct {
+	// Tx transactions, Join events (three rows each), Likes likes spread over Videos videos,
+	// Travelers travelers entering a sensor's view.
+	Tx, Join, Likes, Travelers float64
+	Videos                     int
+}
+
+// load sends transactions, join events (an event's three rows together), likes and sensor
+// readings at steady rates through a producer of its own, idempotent with acks=all, and
+// notes when the broker acknowledged each record: a record may only be late if that came
+// after its window's close. While the broker is down the producer holds records back and
+// sends them when it is back, as any client would.
 type load struct {
 	runID string
 	seed  uint64
 	p     *kafka.Producer
 
-	mu    sync.Mutex
-	acked map[string]time.Time // transaction id -> when the broker acknowledged it
+	mu sync.Mutex
+	// acked is when the broker acknowledged each transaction, like and reading, by ref.
+	acked map[ref]time.Time
 	// eventSent and eventAcked are when each join event was sent and when the broker had
 	// acknowledged the last of its rows.
 	eventSent  map[string]time.Time
 	eventAcked map[string]time.Time
 	tx         int
 	events     int
-	failed     int
-	inFlight   int
-	done       chan struct{}
+	likes      int
+	// trips and traffic are the sensor traffic (sensorsim); readings of them are sent.
+	trips    []sensorsim.Trip
+	traffic  []sensorsim.Delivery
+	readings int
+	// visitDue is how long after its last reading a visit is stored at the latest.
+	visitDue time.Duration
+	failed   int
+	inFlight int
+	done     chan struct{}
+}
+
+// ref names a record of the load for its delivery report.
+type ref struct {
+	kind byte // 't' transaction, 'l' like, 'r' reading
+	id   string
+}
+
+func likeRef(videoID string, at time.Time) ref {
+	return ref{'l', videoID + "@" + at.UTC().Format(time.RFC3339Nano)}
+}
+
+func readingRef(travelerID string, at time.Time) ref {
+	return ref{'r', travelerID + "@" + at.UTC().Format(time.RFC3339Nano)}
 }
 
 func newLoad(bootstrap, runID string, seed uint64) (*load, error) {
@@ -47,14 +78,15 @@ func newLoad(bootstrap, runID string, seed uint64) (*load, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load producer: %w", err)
 	}
-	l := &load{runID: runID, seed: seed, p: p, acked: map[string]time.Time{},
-		eventSent: map[string]time.Time{}, eventAcked: map[string]time.Time{}, done: make(chan struct{})}
-	go l.deliveries()
+	l := &load{runID: runID, seed: seed, p: p, acked: map[ref]time.Time{},
+		eventSent: map[string]time.Time{}, eventAcked: map[string]time.Time{}, done: make(chan struct{}),
+		visitDue: SensorIdleGap + sensorDisorder + 3*time.Second}
+	go l.reports()
 	return l, nil
 }
 
-// deliveries notes each acknowledgement as it comes.
-func (l *load) deliveries() {
+// reports notes each acknowledgement as it comes.
+func (l *load) reports() {
 	defer close(l.done)
 	for ev := range l.p.Events() {
 		m, ok := ev.(*kafka.Message)
@@ -68,7 +100,7 @@ func (l *load) deliveries() {
 			l.failed++
 		} else {
 			switch o := m.Opaque.(type) {
-			case string:
+			case ref:
 				l.acked[o] = now
 			case eventRow:
 				if now.After(l.eventAcked[string(o)]) {
@@ -80,9 +112,17 @@ func (l *load) deliveries() {
 	}
 }
 
-// run sends for d: txRate transactions and joinRate events per second.
-func (l *load) run(ctx context.Context, d time.Duration, txRate, joinRate float64, tick func(elapsed time.Duration)) error {
+// run sends for d at the rates.
+func (l *load) run(ctx context.Context, d time.Duration, r Rates, tick func(elapsed time.Duration)) error {
 	start := time.Now()
+	if r.Travelers > 0 {
+		// Travelers enter over the first 90% of the run, each crossing one sensor: 5 m of
+		// view, a reading every 200 ms, delivered up to 300 ms out of order.
+		sc := sensorsim.Scenario{Sensors: 4, Travelers: int(r.Travelers * 0.9 * d.Seconds()), Legs: 1, FieldOfView: 5,
+			Every: 200 * time.Millisecond, Noise: 0.05, Jitter: 300 * time.Millisecond, Start: start,
+			Spread: d * 9 / 10, Seed: l.seed, Run: l.runID + "-", Site: l.runID + "-"}
+		l.trips, l.traffic = sc.Generate()
+	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -90,13 +130,23 @@ func (l *load) run(ctx context.Context, d time.Duration, txRate, joinRate float6
 		if elapsed > d {
 			elapsed = d
 		}
-		for l.tx < int(txRate*elapsed.Seconds()) {
+		for l.tx < int(r.Tx*elapsed.Seconds()) {
 			if err := l.sendTx(); err != nil {
 				return err
 			}
 		}
-		for l.events < int(joinRate*elapsed.Seconds()) {
+		for l.events < int(r.Join*elapsed.Seconds()) {
 			if err := l.sendEvent(); err != nil {
+				return err
+			}
+		}
+		for l.likes < int(r.Likes*elapsed.Seconds()) {
+			if err := l.sendLike(max(r.Videos, 1)); err != nil {
+				return err
+			}
+		}
+		for l.readings < len(l.traffic) && !l.traffic[l.readings].Delivered.After(start.Add(elapsed)) {
+			if err := l.sendReading(l.traffic[l.readings]); err != nil {
 				return err
 			}
 		}
@@ -141,7 +191,7 @@ func (l *load) sendTx() error {
 		return err
 	}
 	m := kafkaio.Message(schemas.TopicTransactions, []byte(tx.ID), b)
-	m.Opaque = tx.ID
+	m.Opaque = ref{'t', tx.ID}
 	if err := l.produce(m); err != nil {
 		return err
 	}
@@ -173,6 +223,44 @@ func (l *load) sendEvent() error {
 	return nil
 }
 
+// VideoID names a video of a run.
+func VideoID(runID string, n int) string { return runID + "-video-" + strconv.Itoa(n) }
+
+// sendLike sends a like of one of the videos, drawn in turn, timed now.
+func (l *load) sendLike(videos int) error {
+	video := VideoID(l.runID, l.likes%videos)
+	key, value, err := schemas.LikeRecord(video, time.Now())
+	if err != nil {
+		return err
+	}
+	var like schemas.Like
+	if err := json.Unmarshal(value, &like); err != nil {
+		return err
+	}
+	m := kafkaio.Message(schemas.TopicLikes, key, value)
+	m.Opaque = likeRef(video, like.At)
+	if err := l.produce(m); err != nil {
+		return err
+	}
+	l.likes++
+	return nil
+}
+
+// sendReading sends one sensor reading.
+func (l *load) sendReading(d sensorsim.Delivery) error {
+	b, err := json.Marshal(schemas.NewSensorReading(d.Reading))
+	if err != nil {
+		return err
+	}
+	m := kafkaio.Message(schemas.TopicSensorReadings, []byte(d.Reading.TravelerID), b)
+	m.Opaque = readingRef(d.Reading.TravelerID, d.Reading.At)
+	if err := l.produce(m); err != nil {
+		return err
+	}
+	l.readings++
+	return nil
+}
+
 // finish waits until every record was acknowledged or failed, then closes the producer.
 func (l *load) finish(ctx context.Context) error {
 	for {
@@ -201,9 +289,9 @@ func (l *load) completeInTime(id string) bool {
 	return !acked.IsZero() && acked.Before(sent.Add(joinDeadline))
 }
 
-// ackedAt is when the broker acknowledged a transaction (zero if it never did).
-func (l *load) ackedAt(id string) time.Time {
+// ackedAt is when the broker acknowledged a record (zero if it never did).
+func (l *load) ackedAt(r ref) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.acked[id]
+	return l.acked[r]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -11,127 +12,425 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
-	"github.com/tributary-dev/tributary/internal/txsim"
+	"github.com/tributary-dev/tributary/internal/sensorsim"
 	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
-// Outcome is what the run's outputs hold, compared with what its inputs hold. Every count
-// but the totals should be zero.
-type Outcome struct {
-	// Windows are the closed 3-second transactions windows; Equal of them match the
-	// recomputation from the topic (records the pipeline found late left out).
-	Windows, Equal int
-	// Paid counts the paid transactions; Late those recorded late; WronglyLate those
-	// recorded late although the broker had acknowledged them before their window closed.
-	Paid, Late, WronglyLate int
-	// Events were sent with all three rows; Acked of them got an ack; AckedTwice more than
-	// one; Incomplete an ack that says incomplete, WronglyIncomplete although the broker had
-	// all three rows before the deadline (a row held back by the producer while the broker
-	// was down may come after it, as any row may).
-	Events, Acked, AckedTwice, Incomplete, WronglyIncomplete int
-	// OutputKeys are the keys on transactions_aggregate; OutputTwice those written twice.
-	OutputKeys, OutputTwice int
-	// Differences describe the first windows that differ.
+// Check is one pipeline's outputs compared with what its input topics hold. Every count
+// but Records, Checked, Late and Excused should be zero.
+type Check struct {
+	Pipeline string
+	// Records are the run's input records (join: events, three rows each).
+	Records int
+	// Checked are the results judged: closed windows, acked events, visits and minutes.
+	Checked int
+	// Wrong of them differ from the recomputation.
+	Wrong int
+	// Late records were set aside as late (join: events acked incomplete); WronglyLate of
+	// them had reached the broker in time, so must not have been.
+	Late, WronglyLate int
+	// Lost are records (join: events) missing from results; Duplicated those counted
+	// twice, plus output records written twice.
+	Lost, Duplicated int
+	// Excused results were not judged: the broker had some of their input only after
+	// their result was due, so they may rightly differ (sensors).
+	Excused int
+	// Differences describe the first results that differ.
 	Differences []string
 }
 
-// Clean reports whether nothing was lost, counted twice, late without cause or repeated.
+func (c *Check) differ(format string, args ...any) {
+	c.Wrong++
+	if len(c.Differences) < 5 {
+		c.Differences = append(c.Differences, fmt.Sprintf(format, args...))
+	}
+}
+
+// Outcome holds one Check per pipeline.
+type Outcome struct {
+	Checks []Check
+}
+
+// Clean reports whether nothing was wrong, wrongly late, lost or duplicated.
 func (o Outcome) Clean() bool {
-	return o.Equal == o.Windows && o.WronglyLate == 0 && o.Acked == o.Events && o.AckedTwice == 0 &&
-		o.WronglyIncomplete == 0 && o.OutputTwice == 0 && len(o.Differences) == 0
+	for _, c := range o.Checks {
+		if c.Wrong+c.WronglyLate+c.Lost+c.Duplicated > 0 {
+			return false
+		}
+	}
+	return len(o.Checks) > 0
 }
 
-// settled reports whether the outputs have caught up with everything sent.
-func (o Outcome) settled() bool {
-	return o.Acked == o.Events && o.Windows > 0 && o.Equal == o.Windows
+// Pending says what is not clean yet.
+func (o Outcome) Pending(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	var parts []string
+	for _, c := range o.Checks {
+		if n := c.Wrong + c.WronglyLate + c.Lost + c.Duplicated; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d wrong, %d wrongly late, %d lost, %d duplicated", c.Pipeline, c.Wrong, c.WronglyLate, c.Lost, c.Duplicated))
+		}
+	}
+	if len(parts) == 0 {
+		return "clean so far"
+	}
+	return strings.Join(parts, "; ")
 }
 
-// judge compares the outputs with the inputs: windows closed by asOf. It leaves
-// WronglyLate to wronglyLate, which reads the input topic once more and is needed only
-// once the outputs have settled.
+// judge compares the outputs with the inputs: windows closed by asOf, every event, every
+// visit of a trip ended an idle gap before asOf.
 func judge(ctx context.Context, bootstrap string, db *gorm.DB, l *load, asOf time.Time) (Outcome, error) {
 	var o Outcome
-	v, err := txsim.Verify(ctx, bootstrap, db, asOf, true)
-	if err != nil {
-		return o, fmt.Errorf("verify transactions: %w", err)
+	tx := windowCheck{spec: pipelines.Transactions(), decode: func(m *kafka.Message) (windowRecord, bool) {
+		var t struct {
+			ID     string    `json:"id"`
+			Amount float64   `json:"amount"`
+			Status string    `json:"status"`
+			At     time.Time `json:"at"`
+		}
+		if json.Unmarshal(m.Value, &t) != nil || !strings.HasPrefix(t.ID, l.runID+"-") || t.Status != schemas.StatusPaid {
+			return windowRecord{}, false
+		}
+		return windowRecord{key: pipelines.GlobalKey, at: t.At, value: t.Amount, ref: ref{'t', t.ID}}, true
+	}}
+	likes := windowCheck{spec: pipelines.Likes(), decode: func(m *kafka.Message) (windowRecord, bool) {
+		var like struct {
+			VideoID string    `json:"video_id"`
+			At      time.Time `json:"at"`
+		}
+		if json.Unmarshal(m.Value, &like) != nil || !strings.HasPrefix(like.VideoID, l.runID+"-") {
+			return windowRecord{}, false
+		}
+		return windowRecord{key: like.VideoID, at: like.At, value: 1, ref: likeRef(like.VideoID, like.At)}, true
+	}}
+	for _, w := range []windowCheck{tx, likes} {
+		c, err := w.run(ctx, bootstrap, db, l, asOf)
+		if err != nil {
+			return o, err
+		}
+		o.Checks = append(o.Checks, c)
 	}
-	o.Windows, o.Equal, o.Paid, o.Late = v.Windows, v.Windows-len(v.Differences), v.Paid, v.Late
-	o.Differences = v.Differences
+	j, err := joinCheck(ctx, bootstrap, l)
+	if err != nil {
+		return o, err
+	}
+	s, err := sensorsCheck(ctx, bootstrap, db, l, asOf)
+	if err != nil {
+		return o, err
+	}
+	o.Checks = append(o.Checks, j, s)
+	return o, nil
+}
+
+// windowRecord is what the oracle reads of an input record, decoded its own way.
+type windowRecord struct {
+	key   string
+	at    time.Time
+	value float64
+	ref   ref
+}
+
+// windowCheck recomputes a window pipeline's windows from its input topic.
+type windowCheck struct {
+	spec   pipelines.Spec
+	decode func(*kafka.Message) (windowRecord, bool)
+}
+
+// windowSum is one window recomputed: counted are its records not recorded late, set aside
+// those recorded late.
+type windowSum struct {
+	counted, setAside int64
+	sum               float64
+}
+
+func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *load, asOf time.Time) (Check, error) {
+	c := Check{Pipeline: w.spec.Name}
+	lateAt, err := lateRecords(ctx, db, w.spec.Name)
+	if err != nil {
+		return c, err
+	}
+	type windowID struct {
+		key   string
+		size  time.Duration
+		start time.Time
+	}
+	sums := map[windowID]*windowSum{}
+	err = kafkaio.ReadTopic(ctx, bootstrap, w.spec.Topic, func(m *kafka.Message) error {
+		r, ok := w.decode(m)
+		if !ok {
+			return nil
+		}
+		c.Records++
+		_, late := lateAt[offsetOf(m)]
+		if late {
+			c.Late++
+			// Late for any window means late for its smallest, which closes first: it is
+			// late wrongly if the broker had it before that one closed.
+			first := w.spec.Windows[0]
+			if acked := l.ackedAt(r.ref); !acked.IsZero() && acked.Before(first.CloseAt(r.at.Truncate(first.Size))) {
+				c.WronglyLate++
+			}
+		}
+		for _, ws := range w.spec.Windows {
+			id := windowID{r.key, ws.Size, r.at.UTC().Truncate(ws.Size)}
+			s := sums[id]
+			if s == nil {
+				s = &windowSum{}
+				sums[id] = s
+			}
+			if late {
+				s.setAside++
+			} else {
+				s.counted++
+				s.sum += r.value
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return c, fmt.Errorf("read %s: %w", w.spec.Topic, err)
+	}
+	var rows []schemas.WindowResult
+	if err := db.WithContext(ctx).Where("pipeline = ?", w.spec.Name).Find(&rows).Error; err != nil {
+		return c, fmt.Errorf("read %s windows: %w", w.spec.Name, err)
+	}
+	stored := map[windowID]schemas.WindowResult{}
+	for _, r := range rows {
+		stored[windowID{r.Key, time.Duration(r.SizeSeconds) * time.Second, r.WindowStart.UTC()}] = r
+	}
+	closeAt := func(id windowID) time.Time { return id.start.Add(id.size + w.spec.Windows[0].Grace) }
+	for id, s := range sums {
+		if asOf.Before(closeAt(id)) {
+			continue
+		}
+		c.Checked++
+		r, ok := stored[id]
+		delete(stored, id)
+		// The smallest windows left out exactly the records set aside; a larger window may
+		// still have been open for some of them.
+		lo, hi := s.counted, s.counted
+		if id.size != w.spec.Windows[0].Size {
+			hi += s.setAside
+		}
+		switch {
+		case !ok && lo == 0: // it held only late records
+		case !ok:
+			c.Lost += int(lo)
+			c.differ("%s %s window %s: %d records, no row", id.key, id.size, id.start.Format(time.RFC3339), lo)
+		case r.Count < lo:
+			c.Lost += int(lo - r.Count)
+			c.differ("%s %s window %s: count %d, recomputed %d", id.key, id.size, id.start.Format(time.RFC3339), r.Count, lo)
+		case r.Count > hi:
+			c.Duplicated += int(r.Count - hi)
+			c.differ("%s %s window %s: count %d, recomputed %d", id.key, id.size, id.start.Format(time.RFC3339), r.Count, hi)
+		case lo == hi && math.Abs(r.Sum-s.sum) > 1e-6*math.Max(1, math.Abs(s.sum)):
+			c.differ("%s %s window %s: sum %g, recomputed %g", id.key, id.size, id.start.Format(time.RFC3339), r.Sum, s.sum)
+		}
+	}
+	for id, r := range stored { // the run has a state directory of its own
+		if !asOf.Before(closeAt(id)) {
+			c.Duplicated += int(r.Count)
+			c.differ("%s %s window %s: a row of count %d, no records", id.key, id.size, id.start.Format(time.RFC3339), r.Count)
+		}
+	}
+	twice, err := outputsTwice(ctx, bootstrap, w.spec.OutputTopics)
+	c.Duplicated += twice
+	return c, err
+}
+
+// offsetOf names a record by its partition and offset, as late records are keyed.
+func offsetOf(m *kafka.Message) string {
+	return fmt.Sprintf("%d/%d", m.TopicPartition.Partition, m.TopicPartition.Offset)
+}
+
+// lateRecords are a pipeline's late records by offsetOf.
+func lateRecords(ctx context.Context, db *gorm.DB, pipeline string) (map[string]schemas.LateRecord, error) {
+	var late []schemas.LateRecord
+	if err := db.WithContext(ctx).Where("pipeline = ?", pipeline).Find(&late).Error; err != nil {
+		return nil, fmt.Errorf("read %s late records: %w", pipeline, err)
+	}
+	out := make(map[string]schemas.LateRecord, len(late))
+	for _, r := range late {
+		out[fmt.Sprintf("%d/%d", r.Partition, r.Offset)] = r
+	}
+	return out, nil
+}
+
+// outputsTwice counts the output records, on any of the topics, whose key was written
+// before: every window's output must be written once.
+func outputsTwice(ctx context.Context, bootstrap string, topics map[time.Duration]string) (int, error) {
+	twice := 0
+	for _, topic := range topics {
+		seen := map[string]bool{}
+		err := kafkaio.ReadTopic(ctx, bootstrap, topic, func(m *kafka.Message) error {
+			k := string(m.Key)
+			if seen[k] {
+				twice++
+			}
+			seen[k] = true
+			return nil
+		})
+		if err != nil {
+			return twice, fmt.Errorf("read %s: %w", topic, err)
+		}
+	}
+	return twice, nil
+}
+
+// joinCheck reads the acks: every event acked once, complete unless the broker had one of
+// its rows only after the deadline.
+func joinCheck(ctx context.Context, bootstrap string, l *load) (Check, error) {
+	c := Check{Pipeline: schemas.PipelineJoin}
 	l.mu.Lock()
-	o.Events = l.events
+	c.Records = l.events
 	l.mu.Unlock()
 	acks := map[string]int{}
-	err = kafkaio.ReadTopic(ctx, bootstrap, schemas.TopicAck, func(m *kafka.Message) error {
+	err := kafkaio.ReadTopic(ctx, bootstrap, schemas.TopicAck, func(m *kafka.Message) error {
 		var a schemas.Ack
 		if json.Unmarshal(m.Value, &a) != nil || !strings.HasPrefix(a.EventID, l.runID+"-e") {
 			return nil
 		}
 		acks[a.EventID]++
 		if a.Status != schemas.JoinComplete {
-			o.Incomplete++
+			c.Late++
 			if l.completeInTime(a.EventID) {
-				o.WronglyIncomplete++
+				c.WronglyLate++
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return o, fmt.Errorf("read acks: %w", err)
+		return c, fmt.Errorf("read acks: %w", err)
 	}
 	for _, n := range acks {
-		o.Acked++
-		if n > 1 {
-			o.AckedTwice++
-		}
+		c.Checked++
+		c.Duplicated += n - 1
 	}
-	outputs := map[string]int{}
-	err = kafkaio.ReadTopic(ctx, bootstrap, schemas.TopicTransactionsAggregate, func(m *kafka.Message) error {
-		outputs[string(m.Key)]++
-		return nil
-	})
-	if err != nil {
-		return o, fmt.Errorf("read window outputs: %w", err)
-	}
-	for _, n := range outputs {
-		o.OutputKeys++
-		if n > 1 {
-			o.OutputTwice++
-		}
-	}
-	return o, nil
+	c.Lost = c.Records - c.Checked
+	return c, nil
 }
 
-// wronglyLate counts the run's transactions recorded late although the broker had
-// acknowledged them before their window's end plus grace.
-func wronglyLate(ctx context.Context, bootstrap string, db *gorm.DB, l *load) (int, error) {
-	spec := pipelines.Transactions()
-	var late []schemas.LateRecord
-	if err := db.WithContext(ctx).Where("pipeline = ?", spec.Name).Find(&late).Error; err != nil {
-		return 0, fmt.Errorf("read late records: %w", err)
+// sensorsCheck compares the visits and sensor minutes with the computation from the
+// trajectories. A trip any of whose readings reached the broker more than a second after
+// it was due is excused, as are the minutes it falls in: the input watermark may rightly
+// have ended its visit before the rest came.
+func sensorsCheck(ctx context.Context, bootstrap string, db *gorm.DB, l *load, asOf time.Time) (Check, error) {
+	c := Check{Pipeline: schemas.PipelineSensors}
+	l.mu.Lock()
+	trips, traffic := l.trips, l.traffic[:l.readings]
+	l.mu.Unlock()
+	c.Records = len(traffic)
+	if len(trips) == 0 {
+		return c, nil
 	}
-	if len(late) == 0 {
-		return 0, nil
+	excused := map[string]bool{} // traveler@sensor
+	for _, d := range traffic {
+		acked := l.ackedAt(readingRef(d.Reading.TravelerID, d.Reading.At))
+		if acked.IsZero() || acked.After(d.Delivered.Add(time.Second)) {
+			excused[d.Reading.TravelerID+"@"+d.Reading.SensorID] = true
+		}
 	}
-	isLate := map[string]bool{}
+	sent := map[ref]bool{}
+	for _, d := range traffic {
+		sent[readingRef(d.Reading.TravelerID, d.Reading.At)] = true
+	}
+	var done []sensorsim.Trip // trips sent whole whose visits are due by asOf
+	for _, t := range trips {
+		whole := true
+		for _, r := range t.Readings {
+			whole = whole && sent[readingRef(t.TravelerID, r.At)]
+		}
+		if whole && !asOf.Before(t.Readings[len(t.Readings)-1].At.Add(l.visitDue)) {
+			done = append(done, t)
+		}
+	}
+	wantVisits, wantMinutes := sensorsim.Expected(done)
+	var visits []schemas.Visit
+	if err := db.WithContext(ctx).Where("traveler_id LIKE ?", l.runID+"-%").Find(&visits).Error; err != nil {
+		return c, fmt.Errorf("read visits: %w", err)
+	}
+	stored := map[string][]schemas.Visit{}
+	for _, v := range visits {
+		stored[v.TravelerID+"@"+v.SensorID] = append(stored[v.TravelerID+"@"+v.SensorID], v)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+	for id, w := range wantVisits {
+		if excused[id] {
+			c.Excused++
+			continue
+		}
+		c.Checked++
+		got := stored[id]
+		switch {
+		case len(got) == 0:
+			c.Lost += w.Readings
+			c.differ("visit %s: not stored", id)
+		case len(got) > 1:
+			c.Duplicated += len(got) - 1
+			c.differ("visit %s: stored %d times (split)", id, len(got))
+		default:
+			g := got[0]
+			if !g.Entered.Equal(w.Entered) || !g.Left.Equal(w.Left) || g.Readings != w.Readings ||
+				!near(g.MinSpeed, w.MinSpeed) || !near(g.MaxSpeed, w.MaxSpeed) || !near(g.AvgSpeed, w.AvgSpeed) {
+				c.differ("visit %s: stored %d readings %s..%s, want %d %s..%s", id, g.Readings, g.Entered, g.Left, w.Readings, w.Entered, w.Left)
+			}
+		}
+	}
+	// Minutes: excused if any trip in them is, judged once closed.
+	excusedMinute := map[string]bool{}
+	for _, t := range trips {
+		if !excused[t.TravelerID+"@"+t.SensorID] {
+			continue
+		}
+		for _, m := range t.Expected().Minutes {
+			excusedMinute[sensorsim.MinuteKey(t.SensorID, t.Type, m.Start)] = true
+		}
+	}
+	var rows []schemas.WindowResult
+	if err := db.WithContext(ctx).Where("pipeline = ? AND key LIKE ?", schemas.PipelineSensors, l.runID+"-%").Find(&rows).Error; err != nil {
+		return c, fmt.Errorf("read sensor minutes: %w", err)
+	}
+	minutes := map[string]schemas.WindowResult{}
+	for _, r := range rows {
+		s, typ := schemas.SplitSensorKey(r.Key)
+		minutes[sensorsim.MinuteKey(s, typ, r.WindowStart)] = r
+	}
+	for k, w := range wantMinutes {
+		if w.Start.Add(time.Minute + SensorGrace).After(asOf) {
+			continue
+		}
+		if excusedMinute[k] {
+			c.Excused++
+			continue
+		}
+		c.Checked++
+		r, ok := minutes[k]
+		switch {
+		case !ok:
+			c.Lost += int(w.Count)
+			c.differ("sensor minute %s: no row", k)
+		case r.Count != w.Count || !near(r.Min, w.Min) || !near(r.Max, w.Max) || !near(r.Avg, w.Avg()):
+			c.differ("sensor minute %s: count %d min %.4f max %.4f avg %.4f, want %d %.4f %.4f %.4f",
+				k, r.Count, r.Min, r.Max, r.Avg, w.Count, w.Min, w.Max, w.Avg())
+		}
+	}
+	late, err := lateRecords(ctx, db, schemas.PipelineSensors)
+	if err != nil {
+		return c, err
+	}
 	for _, r := range late {
-		isLate[fmt.Sprintf("%d/%d", r.Partition, r.Offset)] = true
+		rest, ok := strings.CutPrefix(r.Topic, schemas.VisitSourcePrefix+l.runID+"-")
+		if !ok {
+			continue
+		}
+		c.Late++
+		if traveler, sensor, ok := strings.Cut(l.runID+"-"+rest, "/"); ok && !excused[traveler+"@"+sensor] {
+			c.WronglyLate++
+		}
 	}
-	wrong := 0
-	err := kafkaio.ReadTopic(ctx, bootstrap, spec.Topic, func(m *kafka.Message) error {
-		if !isLate[fmt.Sprintf("%d/%d", m.TopicPartition.Partition, m.TopicPartition.Offset)] {
-			return nil
-		}
-		var tx schemas.Transaction
-		if json.Unmarshal(m.Value, &tx) != nil {
-			return nil
-		}
-		ws := spec.Windows[0]
-		closeAt := ws.CloseAt(ws.Starts(tx.At)[0])
-		if acked := l.ackedAt(tx.ID); !acked.IsZero() && acked.Before(closeAt) {
-			wrong++
-		}
-		return nil
-	})
-	return wrong, err
+	twice, err := outputsTwice(ctx, bootstrap, map[time.Duration]string{time.Minute: schemas.TopicSensorMetrics})
+	c.Duplicated += twice
+	return c, err
 }

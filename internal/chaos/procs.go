@@ -28,6 +28,8 @@ type proc struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	starts int
+	// peakRSS is the largest resident set seen of any of its runs, in bytes.
+	peakRSS int64
 }
 
 // start launches the process and, if it has a ready line, waits for it.
@@ -104,6 +106,45 @@ func (p *proc) kill() {
 	<-done
 }
 
+// signal sends sig (SIGSTOP, SIGCONT) to the process group, if it runs.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, sig)
+	}
+}
+
+// sampleRSS notes the process's peak resident set so far (the kernel's high-water mark,
+// VmHWM), if it runs.
+func (p *proc) sampleRSS() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				p.peakRSS = max(p.peakRSS, kb<<10)
+			}
+		}
+	}
+}
+
+// peak is the largest resident set seen, in bytes.
+func (p *proc) peak() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peakRSS
+}
+
 // stop asks the process to end (SIGTERM) and kills it if it has not within the timeout.
 func (p *proc) stop(timeout time.Duration) {
 	p.mu.Lock()
@@ -113,6 +154,7 @@ func (p *proc) stop(timeout time.Duration) {
 		return
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT) // a stopped process acts on it only once it runs
 	select {
 	case <-done:
 		p.mu.Lock()

@@ -30,15 +30,25 @@ func dev(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	roleList := fs.String("roles", "all", "what runs beside the broker and Temporal: worker, bridge, api (comma-separated), all or none (roles in processes of their own: `workers -role`)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return runStack(ctx, *cfg, out, log, nil)
+	roles, err := app.ParseRoles(*roleList)
+	if err != nil {
+		return fmt.Errorf("-roles: %w", err)
+	}
+	return runStackRoles(ctx, *cfg, roles, out, log, nil)
 }
 
 // runStack starts everything, calls then (if set) once the bridge owns partitions, and
 // runs until ctx ends.
 func runStack(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger, then func(ctx context.Context, d *app.Deps)) error {
+	return runStackRoles(ctx, cfg, app.Roles{Worker: true, Bridge: true, API: true}, out, log, then)
+}
+
+// runStackRoles is runStack with only some roles in this process.
+func runStackRoles(ctx context.Context, cfg config.Config, roles app.Roles, out io.Writer, log *slog.Logger, then func(ctx context.Context, d *app.Deps)) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -62,9 +72,13 @@ func runStack(ctx context.Context, cfg config.Config, out io.Writer, log *slog.L
 	if cfg.Sensors.Shards > 0 {
 		travelers = fmt.Sprintf("%d traveler shards", cfg.Sensors.Shards)
 	}
-	return app.Run(ctx, deps, app.Roles{Worker: true, Bridge: true, API: true}, func(r *app.Running) {
-		fmt.Fprintf(out, "worker    ready  task queue tributary\n")
-		fmt.Fprintf(out, "bridge    ready  join (%s), sensors (%s), likes, transactions; results in %s\n", mode, travelers, cfg.Database())
+	return app.Run(ctx, deps, roles, func(r *app.Running) {
+		if roles.Worker {
+			fmt.Fprintf(out, "worker    ready  task queue tributary\n")
+		}
+		if roles.Bridge {
+			fmt.Fprintf(out, "bridge    ready  join (%s), sensors (%s), likes, transactions; results in %s\n", mode, travelers, cfg.Database())
+		}
 		if r.APIAddress != "" {
 			fmt.Fprintf(out, "api       ready  http://%s (dashboard; POST /videos/{id}/likes)\n", r.APIAddress)
 		}

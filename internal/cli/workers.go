@@ -16,13 +16,16 @@ func Workers(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	role := fs.String("role", "all", "worker, bridge, api or all")
+	role := fs.String("role", "all", "worker, bridge, api (comma-separated) or all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	roles := app.Roles{Worker: *role == "worker" || *role == "all", Bridge: *role == "bridge" || *role == "all", API: *role == "api" || *role == "all"}
-	if !roles.Worker && !roles.Bridge && !roles.API {
-		return fmt.Errorf("-role %q: want worker, bridge, api or all", *role)
+	roles, err := app.ParseRoles(*role)
+	if err != nil {
+		return fmt.Errorf("-role: %w", err)
+	}
+	if roles == (app.Roles{}) {
+		return fmt.Errorf("-role %q runs nothing", *role)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
