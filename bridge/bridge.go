@@ -163,7 +163,10 @@ type Bridge struct {
 	// starts with them.
 	carried     []*kafka.Message
 	carriedEnds []kafka.PartitionEOF
-	readyOne    sync.Once
+	// paused says whether the bridge wants its partitions paused; partitions assigned
+	// meanwhile are set the same way (rebalance).
+	paused   bool
+	readyOne sync.Once
 	// Stats are safe to read while the bridge runs.
 	Stats Stats
 }
@@ -366,7 +369,11 @@ func (b *Bridge) deliverAll(ctx context.Context, order []string, groups map[stri
 		wg.Add(1)
 		go func(id string, recs []Routed) {
 			defer func() { <-sem; wg.Done() }()
-			err := b.retry(ctx, "deliver "+id, func() error { return b.pipeline.Deliver(ctx, id, recs, wm) })
+			err := b.retry(ctx, "deliver "+id, func() error {
+				actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+				defer cancel()
+				return b.pipeline.Deliver(actx, id, recs, wm)
+			})
 			out.mu.Lock()
 			defer out.mu.Unlock()
 			if p, ok := AsPermanent(err); ok {
@@ -387,6 +394,12 @@ func (b *Bridge) deliverAll(ctx context.Context, order []string, groups map[stri
 // pauseAfter is how long a batch's deliveries may wait before the bridge pauses its
 // partitions.
 const pauseAfter = 2 * time.Second
+
+// attemptTimeout bounds one delivery attempt. A call can outlive its server (an update
+// admitted but never accepted before a restart, a connection that died under a stopped
+// process) and would then wait forever; the attempt is dropped and made again, which the
+// workflows recognise by offsets, as they do any redelivery.
+const attemptTimeout = time.Minute
 
 // await waits for a batch's deliveries. Should they wait longer than pauseAfter (Temporal
 // or the database down), the bridge pauses its partitions, so that it fetches nothing more
@@ -417,6 +430,7 @@ func (b *Bridge) await(delivered <-chan struct{}) {
 
 // setPaused pauses or resumes every partition the bridge owns.
 func (b *Bridge) setPaused(paused bool) {
+	b.paused = paused
 	parts, err := b.consumer.Assignment()
 	if err == nil && paused {
 		err = b.consumer.Pause(parts)
@@ -548,6 +562,9 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
 		b.opts.Log.Info("bridge assigned", "pipeline", b.pipeline.Name(), "partitions", len(e.Partitions))
+		if err := b.assign(c, e.Partitions); err != nil {
+			b.opts.Log.Error("bridge rebalance", "err", err)
+		}
 		b.progress.assigned(e.Partitions)
 		if b.opts.Ready != nil && len(e.Partitions) > 0 {
 			b.readyOne.Do(func() { close(b.opts.Ready) })
@@ -557,6 +574,32 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		b.commit(b.opts.Log)
 		b.progress.revoked(e.Partitions)
 		b.dropCarried(e.Partitions)
+	}
+	return nil
+}
+
+// assign takes partitions the group gave this bridge, paused or not as the bridge is.
+// librdkafka keeps a partition's pause across rebalances: one paused under an earlier
+// assignment, taken away before the bridge resumed what it then owned, would otherwise
+// come back paused for good (the fault suite saw a bridge own two partitions and read
+// nothing from them after it was stopped past its session timeout).
+func (b *Bridge) assign(c *kafka.Consumer, parts []kafka.TopicPartition) error {
+	var err error
+	if c.GetRebalanceProtocol() == "COOPERATIVE" {
+		err = c.IncrementalAssign(parts)
+	} else {
+		err = c.Assign(parts)
+	}
+	if err != nil {
+		return fmt.Errorf("bridge %s: assign %d partitions: %w", b.pipeline.Name(), len(parts), err)
+	}
+	if b.paused {
+		err = c.Pause(parts)
+	} else {
+		err = c.Resume(parts)
+	}
+	if err != nil {
+		b.opts.Log.Warn("bridge: pause or resume assigned partitions", "pipeline", b.pipeline.Name(), "paused", b.paused, "err", err)
 	}
 	return nil
 }

@@ -155,3 +155,66 @@ func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
 	require.Equal(t, 27, pipe.delivered, "every record once")
 	require.Equal(t, int64(1), br.Stats.Pauses.Load())
 }
+
+// A partition paused while its deliveries waited, taken away by a rebalance before the
+// bridge resumed, and given back later must come back readable: librdkafka keeps its pause.
+func TestPartitionsComeBackUnpaused(t *testing.T) {
+	b, err := embedded.StartLoopbackBroker(2)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	bootstrap := b.Address
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, kafkaio.EnsureTopics(ctx, bootstrap, 2, "in"))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
+	require.NoError(t, err)
+	plain, err := kafkaio.NewProducer(bootstrap, log, nil)
+	require.NoError(t, err)
+	defer plain.Close()
+	sendEach := func() {
+		for p := range int32(2) {
+			m := kafkaio.Message("in", nil, strconv.AppendInt(nil, time.Now().UnixMilli(), 10))
+			m.TopicPartition.Partition = p
+			require.NoError(t, plain.Send(ctx, m))
+		}
+	}
+	delivered := func(p *gate) int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.delivered
+	}
+	run := func(p *gate) (*bridge.Bridge, func()) {
+		opts := bridge.DefaultOptions()
+		opts.Bootstrap, opts.DB, opts.Log, opts.ProgressInterval = bootstrap, g, log, 50*time.Millisecond
+		br, err := bridge.New(p, opts)
+		require.NoError(t, err)
+		bctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- br.Run(bctx) }()
+		return br, func() { stop(); require.NoError(t, <-done) }
+	}
+
+	first := &gate{open: make(chan struct{})}
+	close(first.open)
+	br, stopFirst := run(first)
+	defer stopFirst()
+	sendEach()
+	require.Eventually(t, func() bool { return delivered(first) == 2 }, time.Minute, 20*time.Millisecond, "the first bridge reads both partitions")
+
+	// Its deliveries wait: it pauses both partitions. A second bridge joins and takes one.
+	first.shut()
+	sendEach()
+	require.Eventually(t, func() bool { return br.Stats.Pauses.Load() == 1 }, time.Minute, 20*time.Millisecond, "the first bridge pauses")
+	second := &gate{open: make(chan struct{})}
+	close(second.open)
+	_, stopSecond := run(second)
+	require.Eventually(t, func() bool { return delivered(second) >= 1 }, time.Minute, 20*time.Millisecond, "the second bridge takes a partition")
+	// The first resumes what it owns now, then the second leaves: its partition returns.
+	first.release()
+	stopSecond()
+	before := delivered(first) + delivered(second)
+	sendEach()
+	require.Eventually(t, func() bool { return delivered(first)+delivered(second) == before+2 }, 30*time.Second, 20*time.Millisecond,
+		"the partition given back is read (first %d, second %d, %d before)", delivered(first), delivered(second), before)
+}

@@ -309,7 +309,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			fmt.Fprintf(o.Out, "settling: %s\n", out.Pending(err))
 		}
 		if !sleep(sctx, 2*time.Second) {
-			return rep, fmt.Errorf("outputs did not settle within %s (last error: %v)", o.Settle, err)
+			// Something is stuck: every process writes its goroutines to its log (Go's
+			// SIGQUIT) before it ends.
+			for _, p := range procs {
+				p.signal(syscall.SIGQUIT)
+			}
+			return rep, fmt.Errorf("outputs did not settle within %s (%s; goroutine dumps in the logs)", o.Settle, rep.Outcome.Pending(err))
 		}
 	}
 }

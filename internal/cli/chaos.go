@@ -27,6 +27,7 @@ func chaosRun(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	fs.IntVar(&o.Faults, "faults", 12, "faults to the bridges and workers: SIGKILL, SIGSTOP past the session timeout, a bridge added and removed")
 	fs.DurationVar(&o.StackDown, "stack-down", 30*time.Second, "how long the whole stack stays down after its SIGKILL halfway; 0 never kills it")
 	fs.DurationVar(&o.WorkersDown, "workers-down", time.Minute, "how long both workers are stopped (SIGSTOP) once, a quarter in; 0 never")
+	fs.DurationVar(&o.Settle, "settle", 4*time.Minute, "how long the outputs may take to catch up after the load")
 	fs.IntVar(&o.JoinShards, "join-shards", 4, "join shard workflows (0: one per event)")
 	fs.StringVar(&o.Dir, "dir", "", "state and logs of the run (default: a new temporary directory)")
 	if err := fs.Parse(args); err != nil {
