@@ -432,10 +432,8 @@ func (b *Bridge) await(delivered <-chan struct{}) {
 func (b *Bridge) setPaused(paused bool) {
 	b.paused = paused
 	parts, err := b.consumer.Assignment()
-	if err == nil && paused {
-		err = b.consumer.Pause(parts)
-	} else if err == nil {
-		err = b.consumer.Resume(parts)
+	if err == nil {
+		err = b.applyPause(b.consumer, parts)
 	}
 	if err != nil {
 		b.opts.Log.Warn("bridge: pause or resume", "pipeline", b.pipeline.Name(), "paused", paused, "err", err)
@@ -593,15 +591,18 @@ func (b *Bridge) assign(c *kafka.Consumer, parts []kafka.TopicPartition) error {
 	if err != nil {
 		return fmt.Errorf("bridge %s: assign %d partitions: %w", b.pipeline.Name(), len(parts), err)
 	}
-	if b.paused {
-		err = c.Pause(parts)
-	} else {
-		err = c.Resume(parts)
-	}
-	if err != nil {
+	if err := b.applyPause(c, parts); err != nil {
 		b.opts.Log.Warn("bridge: pause or resume assigned partitions", "pipeline", b.pipeline.Name(), "paused", b.paused, "err", err)
 	}
 	return nil
+}
+
+// applyPause pauses the partitions if the bridge is paused, and resumes them otherwise.
+func (b *Bridge) applyPause(c *kafka.Consumer, parts []kafka.TopicPartition) error {
+	if b.paused {
+		return c.Pause(parts)
+	}
+	return c.Resume(parts)
 }
 
 func (b *Bridge) commit(log *slog.Logger) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/db"
@@ -62,20 +63,55 @@ func (g *gate) release() {
 	close(g.open)
 }
 
+// count is how many records the gate let through.
+func (g *gate) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.delivered
+}
+
+// gatedEnv is a loopback broker with a two-partition topic "in" and a results database,
+// for bridges over gates.
+type gatedEnv struct {
+	ctx       context.Context
+	bootstrap string
+	db        *gorm.DB
+	log       *slog.Logger
+}
+
+func newGatedEnv(t *testing.T) gatedEnv {
+	t.Helper()
+	b, err := embedded.StartLoopbackBroker(2)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	require.NoError(t, kafkaio.EnsureTopics(ctx, b.Address, 2, "in"))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
+	require.NoError(t, err)
+	return gatedEnv{ctx: ctx, bootstrap: b.Address, db: g, log: log}
+}
+
+// run starts a bridge over the gate; the returned func stops it and checks it ended well.
+func (e gatedEnv) run(t *testing.T, p *gate) (*bridge.Bridge, func()) {
+	t.Helper()
+	opts := bridge.DefaultOptions()
+	opts.Bootstrap, opts.DB, opts.Log, opts.ProgressInterval = e.bootstrap, e.db, e.log, 50*time.Millisecond
+	br, err := bridge.New(p, opts)
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- br.Run(ctx) }()
+	return br, func() { stop(); require.NoError(t, <-done) }
+}
+
 // A partition counts as caught up only once what it holds was delivered: past a
 // transaction's commit marker, and never while a delivery waits. While deliveries wait the
 // bridge pauses, and what arrived meanwhile is delivered once after.
 func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
-	b, err := embedded.StartLoopbackBroker(2)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	bootstrap := b.Address
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	require.NoError(t, kafkaio.EnsureTopics(ctx, bootstrap, 2, "in"))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
-	require.NoError(t, err)
+	env := newGatedEnv(t)
+	ctx, bootstrap, g, log := env.ctx, env.bootstrap, env.db, env.log
 
 	// Partition 0 gets records through a committed transaction (its log ends past the
 	// commit marker); partition 1 through a plain producer.
@@ -104,14 +140,8 @@ func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
 
 	pipe := &gate{open: make(chan struct{})}
 	close(pipe.open)
-	opts := bridge.DefaultOptions()
-	opts.Bootstrap, opts.DB, opts.Log, opts.ProgressInterval = bootstrap, g, log, 50*time.Millisecond
-	br, err := bridge.New(pipe, opts)
-	require.NoError(t, err)
-	bctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- br.Run(bctx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	br, stopBridge := env.run(t, pipe)
+	defer stopBridge()
 
 	// Both partitions are read to their ends: the watermark follows the clock.
 	started := time.Now()
@@ -145,11 +175,7 @@ func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
 		w, err := watermark.Read(ctx, g, "gated")
 		return err == nil && w.After(held)
 	}, time.Minute, 20*time.Millisecond, "once delivered, the watermark passes it")
-	require.Eventually(t, func() bool {
-		pipe.mu.Lock()
-		defer pipe.mu.Unlock()
-		return pipe.delivered >= 27
-	}, time.Minute, 20*time.Millisecond, "the records sent while paused are delivered")
+	require.Eventually(t, func() bool { return pipe.count() >= 27 }, time.Minute, 20*time.Millisecond, "the records sent while paused are delivered")
 	pipe.mu.Lock()
 	defer pipe.mu.Unlock()
 	require.Equal(t, 27, pipe.delivered, "every record once")
@@ -159,17 +185,9 @@ func TestProgressClaimsOnlyWhatWasDelivered(t *testing.T) {
 // A partition paused while its deliveries waited, taken away by a rebalance before the
 // bridge resumed, and given back later must come back readable: librdkafka keeps its pause.
 func TestPartitionsComeBackUnpaused(t *testing.T) {
-	b, err := embedded.StartLoopbackBroker(2)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	bootstrap := b.Address
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	require.NoError(t, kafkaio.EnsureTopics(ctx, bootstrap, 2, "in"))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
-	require.NoError(t, err)
-	plain, err := kafkaio.NewProducer(bootstrap, log, nil)
+	env := newGatedEnv(t)
+	ctx := env.ctx
+	plain, err := kafkaio.NewProducer(env.bootstrap, env.log, nil)
 	require.NoError(t, err)
 	defer plain.Close()
 	sendEach := func() {
@@ -179,28 +197,13 @@ func TestPartitionsComeBackUnpaused(t *testing.T) {
 			require.NoError(t, plain.Send(ctx, m))
 		}
 	}
-	delivered := func(p *gate) int {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.delivered
-	}
-	run := func(p *gate) (*bridge.Bridge, func()) {
-		opts := bridge.DefaultOptions()
-		opts.Bootstrap, opts.DB, opts.Log, opts.ProgressInterval = bootstrap, g, log, 50*time.Millisecond
-		br, err := bridge.New(p, opts)
-		require.NoError(t, err)
-		bctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- br.Run(bctx) }()
-		return br, func() { stop(); require.NoError(t, <-done) }
-	}
 
 	first := &gate{open: make(chan struct{})}
 	close(first.open)
-	br, stopFirst := run(first)
+	br, stopFirst := env.run(t, first)
 	defer stopFirst()
 	sendEach()
-	require.Eventually(t, func() bool { return delivered(first) == 2 }, time.Minute, 20*time.Millisecond, "the first bridge reads both partitions")
+	require.Eventually(t, func() bool { return first.count() == 2 }, time.Minute, 20*time.Millisecond, "the first bridge reads both partitions")
 
 	// Its deliveries wait: it pauses both partitions. A second bridge joins and takes one.
 	first.shut()
@@ -208,13 +211,13 @@ func TestPartitionsComeBackUnpaused(t *testing.T) {
 	require.Eventually(t, func() bool { return br.Stats.Pauses.Load() == 1 }, time.Minute, 20*time.Millisecond, "the first bridge pauses")
 	second := &gate{open: make(chan struct{})}
 	close(second.open)
-	_, stopSecond := run(second)
-	require.Eventually(t, func() bool { return delivered(second) >= 1 }, time.Minute, 20*time.Millisecond, "the second bridge takes a partition")
+	_, stopSecond := env.run(t, second)
+	require.Eventually(t, func() bool { return second.count() >= 1 }, time.Minute, 20*time.Millisecond, "the second bridge takes a partition")
 	// The first resumes what it owns now, then the second leaves: its partition returns.
 	first.release()
 	stopSecond()
-	before := delivered(first) + delivered(second)
+	before := first.count() + second.count()
 	sendEach()
-	require.Eventually(t, func() bool { return delivered(first)+delivered(second) == before+2 }, 30*time.Second, 20*time.Millisecond,
-		"the partition given back is read (first %d, second %d, %d before)", delivered(first), delivered(second), before)
+	require.Eventually(t, func() bool { return first.count()+second.count() == before+2 }, 30*time.Second, 20*time.Millisecond,
+		"the partition given back is read (first %d, second %d, %d before)", first.count(), second.count(), before)
 }

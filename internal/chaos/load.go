@@ -228,17 +228,13 @@ func VideoID(runID string, n int) string { return runID + "-video-" + strconv.It
 
 // sendLike sends a like of one of the videos, drawn in turn, timed now.
 func (l *load) sendLike(videos int) error {
-	video := VideoID(l.runID, l.likes%videos)
-	key, value, err := schemas.LikeRecord(video, time.Now())
+	video, at := VideoID(l.runID, l.likes%videos), time.Now()
+	key, value, err := schemas.LikeRecord(video, at)
 	if err != nil {
 		return err
 	}
-	var like schemas.Like
-	if err := json.Unmarshal(value, &like); err != nil {
-		return err
-	}
 	m := kafkaio.Message(schemas.TopicLikes, key, value)
-	m.Opaque = likeRef(video, like.At)
+	m.Opaque = likeRef(video, at)
 	if err := l.produce(m); err != nil {
 		return err
 	}

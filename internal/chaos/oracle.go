@@ -156,6 +156,7 @@ func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *
 		size  time.Duration
 		start time.Time
 	}
+	closeAt := func(id windowID) time.Time { return id.start.Add(id.size + w.spec.Windows[0].Grace) }
 	sums := map[windowID]*windowSum{}
 	err = kafkaio.ReadTopic(ctx, bootstrap, w.spec.Topic, func(m *kafka.Message) error {
 		r, ok := w.decode(m)
@@ -163,18 +164,17 @@ func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *
 			return nil
 		}
 		c.Records++
-		_, late := lateAt[offsetOf(m)]
-		if late {
-			c.Late++
-			// Late for any window means late for its smallest, which closes first: it is
-			// late wrongly if the broker had it before that one closed.
-			first := w.spec.Windows[0]
-			if acked := l.ackedAt(r.ref); !acked.IsZero() && acked.Before(first.CloseAt(r.at.Truncate(first.Size))) {
-				c.WronglyLate++
-			}
-		}
-		for _, ws := range w.spec.Windows {
+		_, late := lateAt[recordAt{m.TopicPartition.Partition, int64(m.TopicPartition.Offset)}]
+		for i, ws := range w.spec.Windows {
 			id := windowID{r.key, ws.Size, r.at.UTC().Truncate(ws.Size)}
+			// Late for any window means late for the smallest, which closes first: it is
+			// late wrongly if the broker had it before that one closed.
+			if late && i == 0 {
+				c.Late++
+				if acked := l.ackedAt(r.ref); !acked.IsZero() && acked.Before(closeAt(id)) {
+					c.WronglyLate++
+				}
+			}
 			s := sums[id]
 			if s == nil {
 				s = &windowSum{}
@@ -200,7 +200,6 @@ func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *
 	for _, r := range rows {
 		stored[windowID{r.Key, time.Duration(r.SizeSeconds) * time.Second, r.WindowStart.UTC()}] = r
 	}
-	closeAt := func(id windowID) time.Time { return id.start.Add(id.size + w.spec.Windows[0].Grace) }
 	for id, s := range sums {
 		if asOf.Before(closeAt(id)) {
 			continue
@@ -240,20 +239,22 @@ func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *
 	return c, err
 }
 
-// offsetOf names a record by its partition and offset, as late records are keyed.
-func offsetOf(m *kafka.Message) string {
-	return fmt.Sprintf("%d/%d", m.TopicPartition.Partition, m.TopicPartition.Offset)
+// recordAt names an input record by its partition and offset, as late records are keyed
+// (a window pipeline reads one topic).
+type recordAt struct {
+	partition int32
+	offset    int64
 }
 
-// lateRecords are a pipeline's late records by offsetOf.
-func lateRecords(ctx context.Context, db *gorm.DB, pipeline string) (map[string]schemas.LateRecord, error) {
+// lateRecords are a pipeline's late records by where they are in its input.
+func lateRecords(ctx context.Context, db *gorm.DB, pipeline string) (map[recordAt]schemas.LateRecord, error) {
 	var late []schemas.LateRecord
 	if err := db.WithContext(ctx).Where("pipeline = ?", pipeline).Find(&late).Error; err != nil {
 		return nil, fmt.Errorf("read %s late records: %w", pipeline, err)
 	}
-	out := make(map[string]schemas.LateRecord, len(late))
+	out := make(map[recordAt]schemas.LateRecord, len(late))
 	for _, r := range late {
-		out[fmt.Sprintf("%d/%d", r.Partition, r.Offset)] = r
+		out[recordAt{r.Partition, r.Offset}] = r
 	}
 	return out, nil
 }
@@ -326,15 +327,13 @@ func sensorsCheck(ctx context.Context, bootstrap string, db *gorm.DB, l *load, a
 		return c, nil
 	}
 	excused := map[string]bool{} // traveler@sensor
-	for _, d := range traffic {
-		acked := l.ackedAt(readingRef(d.Reading.TravelerID, d.Reading.At))
-		if acked.IsZero() || acked.After(d.Delivered.Add(time.Second)) {
-			excused[d.Reading.TravelerID+"@"+d.Reading.SensorID] = true
-		}
-	}
 	sent := map[ref]bool{}
 	for _, d := range traffic {
-		sent[readingRef(d.Reading.TravelerID, d.Reading.At)] = true
+		r := readingRef(d.Reading.TravelerID, d.Reading.At)
+		sent[r] = true
+		if acked := l.ackedAt(r); acked.IsZero() || acked.After(d.Delivered.Add(time.Second)) {
+			excused[d.Reading.TravelerID+"@"+d.Reading.SensorID] = true
+		}
 	}
 	var done []sensorsim.Trip // trips sent whole whose visits are due by asOf
 	for _, t := range trips {
