@@ -2,9 +2,9 @@ package schemas
 
 import "time"
 
-// TopicOutboxPosition is a one-partition topic that holds no records: the outbox relay's
-// consumer group owns its partition (so one relay runs at a time) and commits, inside each
-// Kafka transaction, the id of the next outbox row to relay.
+// TopicOutboxPosition is a one-partition topic that holds no records: the outbox relay
+// commits, inside each Kafka transaction, the id of the next outbox row to relay as the
+// offset of its consumer group (a group no consumer joins) on it.
 const TopicOutboxPosition = "tributary.outbox-position"
 
 // OutboxRecord is an output record written in the same database transaction as the result
@@ -24,3 +24,15 @@ type OutboxRecord struct {
 
 // TableName is "outbox".
 func (OutboxRecord) TableName() string { return "outbox" }
+
+// OutboxLease is whose turn it is to relay the outbox: the relay whose lease has not run out
+// sends, the others wait and take over once it does (see internal/outbox).
+type OutboxLease struct {
+	Name   string `gorm:"primaryKey;size:100"`
+	Holder string `gorm:"size:200;not null"`
+	// UntilMs is when (Unix ms) the lease runs out unless its holder renews it.
+	UntilMs int64 `gorm:"not null"`
+}
+
+// TableName is "outbox_leases".
+func (OutboxLease) TableName() string { return "outbox_leases" }

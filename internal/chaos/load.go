@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,8 @@ type load struct {
 	// acknowledged the last of its rows.
 	eventSent  map[string]time.Time
 	eventAcked map[string]time.Time
+	// eventRows are where the broker put each join event's rows, as its reports said.
+	eventRows map[string][]rowAck
 	tx         int
 	events     int
 	likes      int
@@ -54,6 +57,8 @@ type load struct {
 	failed   int
 	inFlight int
 	done     chan struct{}
+	// start is when the load began, for descriptions.
+	start time.Time
 }
 
 // ref names a record of the load for its delivery report.
@@ -79,7 +84,7 @@ func newLoad(bootstrap, runID string, seed uint64) (*load, error) {
 		return nil, fmt.Errorf("load producer: %w", err)
 	}
 	l := &load{runID: runID, seed: seed, p: p, acked: map[ref]time.Time{},
-		eventSent: map[string]time.Time{}, eventAcked: map[string]time.Time{}, done: make(chan struct{}),
+		eventSent: map[string]time.Time{}, eventAcked: map[string]time.Time{}, eventRows: map[string][]rowAck{}, done: make(chan struct{}),
 		visitDue: SensorIdleGap + sensorDisorder + 3*time.Second}
 	go l.reports()
 	return l, nil
@@ -106,6 +111,8 @@ func (l *load) reports() {
 				if now.After(l.eventAcked[string(o)]) {
 					l.eventAcked[string(o)] = now
 				}
+				l.eventRows[string(o)] = append(l.eventRows[string(o)], rowAck{*m.TopicPartition.Topic,
+					m.TopicPartition.Partition, int64(m.TopicPartition.Offset), now})
 			}
 		}
 		l.mu.Unlock()
@@ -115,6 +122,9 @@ func (l *load) reports() {
 // run sends for d at the rates.
 func (l *load) run(ctx context.Context, d time.Duration, r Rates, tick func(elapsed time.Duration)) error {
 	start := time.Now()
+	l.mu.Lock()
+	l.start = start
+	l.mu.Unlock()
 	if r.Travelers > 0 {
 		// Travelers enter over the first 90% of the run, each crossing one sensor: 5 m of
 		// view, a reading every 200 ms, delivered up to 300 ms out of order.
@@ -283,6 +293,28 @@ func (l *load) completeInTime(id string) bool {
 	defer l.mu.Unlock()
 	acked, sent := l.eventAcked[id], l.eventSent[id]
 	return !acked.IsZero() && acked.Before(sent.Add(joinDeadline))
+}
+
+// rowAck is where and when the broker acknowledged a join row.
+type rowAck struct {
+	topic     string
+	partition int32
+	offset    int64
+	at        time.Time
+}
+
+// describeEvent says when a join event was sent and where and when each of its rows was
+// acknowledged, relative to the run's start.
+func (l *load) describeEvent(id string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := l.start
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s sent t+%s:", id, l.eventSent[id].Sub(start).Round(time.Millisecond))
+	for _, r := range l.eventRows[id] {
+		fmt.Fprintf(&b, " %s[%d]@%d acked t+%s;", r.topic, r.partition, r.offset, r.at.Sub(start).Round(time.Millisecond))
+	}
+	return b.String()
 }
 
 // ackedAt is when the broker acknowledged a record (zero if it never did).

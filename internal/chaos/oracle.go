@@ -42,6 +42,11 @@ type Check struct {
 
 func (c *Check) differ(format string, args ...any) {
 	c.Wrong++
+	c.describe(format, args...)
+}
+
+// describe keeps the description of one of the first results found wrong.
+func (c *Check) describe(format string, args ...any) {
 	if len(c.Differences) < 5 {
 		c.Differences = append(c.Differences, fmt.Sprintf(format, args...))
 	}
@@ -67,16 +72,19 @@ func (o Outcome) Pending(err error) string {
 	if err != nil {
 		return err.Error()
 	}
-	var parts []string
+	var parts, details []string
 	for _, c := range o.Checks {
 		if n := c.Wrong + c.WronglyLate + c.Lost + c.Duplicated; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d wrong, %d wrongly late, %d lost, %d duplicated", c.Pipeline, c.Wrong, c.WronglyLate, c.Lost, c.Duplicated))
+			for _, d := range c.Differences {
+				details = append(details, "\n  "+c.Pipeline+": "+d)
+			}
 		}
 	}
 	if len(parts) == 0 {
 		return "clean so far"
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, "; ") + strings.Join(details, "")
 }
 
 // judge compares the outputs with the inputs: windows closed by asOf, every event, every
@@ -298,6 +306,9 @@ func joinCheck(ctx context.Context, bootstrap string, l *load) (Check, error) {
 			c.Late++
 			if l.completeInTime(a.EventID) {
 				c.WronglyLate++
+				c.describe("acked %s at %s with %d of %d rows (ack at %s[%d]@%d): %s", a.Status,
+					a.CreatedAt.Format("15:04:05.000"), len(a.Arrivals), len(schemas.JoinTopics),
+					*m.TopicPartition.Topic, m.TopicPartition.Partition, m.TopicPartition.Offset, l.describeEvent(a.EventID))
 			}
 		}
 		return nil

@@ -5,11 +5,13 @@
 // transaction that stores the result the record announces, keyed by what the record is,
 // so a retried activity adds nothing. The Relay sends the rows in id order with Kafka's
 // transactional producer and commits, inside the same Kafka transaction, the id of the
-// next row as its consumer group's offset on TopicOutboxPosition. A relay killed anywhere
-// either committed the records and its position together or neither: the next owner of the
-// position partition aborts what was left open (same transactional id) and resends from
-// the committed position. Readers of the output topics read committed records only
-// (librdkafka's default isolation level), as Kafka Connect's exactly-once sources require.
+// next row as the offset of a consumer group on TopicOutboxPosition. A relay killed
+// anywhere either committed the records and its position together or neither: the next
+// relay aborts what was left open (same transactional id, which also fences the old one)
+// and resends from the committed position. Relays take turns by a lease in the database,
+// so that they do not fence each other back and forth. Readers of the output topics read
+// committed records only (librdkafka's default isolation level), as Kafka Connect's
+// exactly-once sources require.
 package outbox
 
 import (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -17,11 +18,17 @@ import (
 
 // Defaults of the Relay.
 const (
-	// Group is the consumer group of the relays; the member that owns the position
-	// partition relays, the others wait.
+	// Group is the consumer group whose offset on TopicOutboxPosition is the relay's
+	// position. No consumer joins it: its offsets are only committed inside the relay's
+	// transactions (as a group without members and with no generation, so no rebalance of
+	// any group can fail a commit).
 	Group = "tributary-outbox"
-	// TransactionalID is shared by every relay, so a new owner fences a zombie.
+	// TransactionalID is shared by every relay, so a new one fences a zombie. It also names
+	// the relays' lease.
 	TransactionalID = "tributary-outbox-relay"
+	// LeaseTTL is how long a relay's turn lasts unless it renews it (every third of it): a
+	// relay that dies is replaced within about this long.
+	LeaseTTL = 6 * time.Second
 	// Retention is how long relayed rows stay, so that a retried writer's second copy of a
 	// record is still recognised; older relayed rows are deleted.
 	Retention = 24 * time.Hour
@@ -53,15 +60,17 @@ func (r *Relay) Kick() {
 	}
 }
 
-// owner is the state of a relay that owns the position partition.
+// owner is the state of the relay whose turn it is.
 type owner struct {
 	producer *kafka.Producer
 	next     uint64
 }
 
-// Run relays until ctx ends. Only the member of Group that owns the position partition
-// sends; on losing it (or on any Kafka error) it aborts what is open and starts over from
-// the committed position.
+// relays numbers the relays of this process, to name their lease holders apart.
+var relays atomic.Int64
+
+// Run relays until ctx ends. Only the relay holding the lease sends; on losing it (or on
+// any Kafka error) it aborts what is open and starts over from the committed position.
 func (r *Relay) Run(ctx context.Context) error {
 	if r.Log == nil {
 		r.Log = slog.Default()
@@ -74,49 +83,53 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	conf := kafkaio.ConsumerConfig(r.Bootstrap, Group)
 	conf["isolation.level"] = "read_committed"
-	c, err := kafka.NewConsumer(&conf)
+	c, err := kafka.NewConsumer(&conf) // reads the committed position; never subscribes
 	if err != nil {
 		return fmt.Errorf("outbox relay consumer: %w", err)
 	}
 	defer c.Close()
-	var assigned atomic.Bool
-	err = c.SubscribeTopics([]string{schemas.TopicOutboxPosition}, func(c *kafka.Consumer, ev kafka.Event) error {
-		switch e := ev.(type) {
-		case kafka.AssignedPartitions:
-			if len(e.Partitions) > 0 {
-				assigned.Store(true)
-				// The partition holds no records; the relay only commits to it.
-				if err := c.IncrementalAssign(e.Partitions); err == nil {
-					_ = c.Pause(e.Partitions)
-				}
-				return nil
-			}
-		case kafka.RevokedPartitions:
-			if len(e.Partitions) > 0 {
-				assigned.Store(false)
-			}
-		}
-		return nil
-	})
+	meta, err := kafka.NewTestConsumerGroupMetadata(Group) // the group id alone, as a memberless group commits
 	if err != nil {
-		return fmt.Errorf("outbox relay subscribe: %w", err)
+		return fmt.Errorf("outbox relay group metadata: %w", err)
 	}
+	host, _ := os.Hostname()
+	turn := lease{db: r.DB, name: TransactionalID, holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), relays.Add(1)),
+		ttl: LeaseTTL, now: time.Now}
 	var own *owner
-	defer func() {
+	drop := func() {
 		if own != nil {
 			own.producer.Close()
+			own = nil
+		}
+	}
+	defer func() {
+		held := own != nil
+		drop()
+		if held {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := turn.release(rctx); err != nil {
+				r.Log.Warn("outbox relay: release", "err", err)
+			}
 		}
 	}()
+	var renewed time.Time
 	lastClean := time.Now()
 	for ctx.Err() == nil {
-		c.Poll(10)
-		if !assigned.Load() {
-			if own != nil {
-				own.producer.Close()
-				own = nil
+		if time.Since(renewed) >= turn.ttl/3 {
+			held, err := turn.claim(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.Log.Warn("outbox relay: lease", "err", err)
 			}
-			r.wait(ctx, 100*time.Millisecond)
-			continue
+			if !held {
+				if own != nil {
+					r.Log.Info("outbox relay: lease lost")
+				}
+				drop()
+				r.wait(ctx, turn.ttl/3)
+				continue
+			}
+			renewed = time.Now()
 		}
 		if own == nil {
 			if own, err = r.takeOver(ctx, c); err != nil {
@@ -126,14 +139,13 @@ func (r *Relay) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		n, err := r.relay(ctx, c, own)
+		n, err := r.relay(ctx, own, meta)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			r.Log.Warn("outbox relay: batch aborted; starting over from the committed position", "err", err)
-			own.producer.Close()
-			own = nil
+			drop()
 			r.wait(ctx, time.Second)
 			continue
 		}
@@ -159,7 +171,8 @@ func (r *Relay) wait(ctx context.Context, d time.Duration) {
 }
 
 // takeOver makes the transactional producer (fencing any earlier one and settling its open
-// transaction) and reads the committed position.
+// transaction) and then reads the committed position, which no earlier relay can move
+// any more.
 func (r *Relay) takeOver(ctx context.Context, c *kafka.Consumer) (*owner, error) {
 	conf := kafkaio.ProducerConfig(r.Bootstrap)
 	conf["transactional.id"] = TransactionalID
@@ -176,6 +189,10 @@ func (r *Relay) takeOver(ctx context.Context, c *kafka.Consumer) (*owner, error)
 	}
 	topic := schemas.TopicOutboxPosition
 	parts, err := c.Committed([]kafka.TopicPartition{{Topic: &topic, Partition: 0}}, 10000)
+	var ke kafka.Error
+	if errors.As(err, &ke) && ke.Code() == kafka.ErrGroupIDNotFound {
+		parts, err = nil, nil // nothing committed yet: a group with no members exists once it commits
+	}
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("committed position: %w", err)
@@ -184,12 +201,12 @@ func (r *Relay) takeOver(ctx context.Context, c *kafka.Consumer) (*owner, error)
 	if len(parts) == 1 && parts[0].Offset >= 0 {
 		own.next = uint64(parts[0].Offset)
 	}
-	r.Log.Info("outbox relay owns the position", "next", own.next)
+	r.Log.Info("outbox relay: taking its turn", "next", own.next)
 	return own, nil
 }
 
 // relay sends the next rows in one Kafka transaction with the position after them.
-func (r *Relay) relay(ctx context.Context, c *kafka.Consumer, own *owner) (int, error) {
+func (r *Relay) relay(ctx context.Context, own *owner, meta *kafka.ConsumerGroupMetadata) (int, error) {
 	var rows []schemas.OutboxRecord
 	if err := r.DB.WithContext(ctx).Where("id >= ?", own.next).Order("id").Limit(batchRows).Find(&rows).Error; err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)
@@ -228,10 +245,6 @@ func (r *Relay) relay(ctx context.Context, c *kafka.Consumer, own *owner) (int, 
 		}
 	}
 	next := rows[len(rows)-1].ID + 1
-	meta, err := c.GetConsumerGroupMetadata()
-	if err != nil {
-		return abort(fmt.Errorf("group metadata: %w", err))
-	}
 	topic := schemas.TopicOutboxPosition
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
