@@ -45,9 +45,9 @@ type load struct {
 	eventAcked map[string]time.Time
 	// eventRows are where the broker put each join event's rows, as its reports said.
 	eventRows map[string][]rowAck
-	tx         int
-	events     int
-	likes      int
+	tx        int
+	events    int
+	likes     int
 	// trips and traffic are the sensor traffic (sensorsim); readings of them are sent.
 	trips    []sensorsim.Trip
 	traffic  []sensorsim.Delivery
