@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -129,7 +130,33 @@ func judge(ctx context.Context, bootstrap string, db *gorm.DB, l *load, asOf tim
 		return o, err
 	}
 	o.Checks = append(o.Checks, j, s)
+	inputs := map[string][]string{schemas.PipelineTransactions: {schemas.TopicTransactions}, schemas.PipelineLikes: {schemas.TopicLikes},
+		schemas.PipelineJoin: schemas.JoinTopics, schemas.PipelineSensors: {schemas.TopicSensorReadings}}
+	for i := range o.Checks {
+		if err := deadLetters(ctx, bootstrap, l.runID, &o.Checks[i], inputs[o.Checks[i].Pipeline]); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
+}
+
+// deadLetters counts as wrong every record of the run found in the dead-letter topic of
+// one of a pipeline's input topics: the load sends only good records, so a dead letter is
+// a delivery refused for good that should have been retried.
+func deadLetters(ctx context.Context, bootstrap, runID string, c *Check, topics []string) error {
+	for _, t := range topics {
+		err := kafkaio.ReadTopic(ctx, bootstrap, kafkaio.DLQTopic(t), func(m *kafka.Message) error {
+			if bytes.Contains(m.Value, []byte(runID)) {
+				c.differ("dead-lettered from %s[%s]@%s: %s", t, kafkaio.Header(m, kafkaio.HeaderSourcePartition),
+					kafkaio.Header(m, kafkaio.HeaderSourceOffset), kafkaio.Header(m, kafkaio.HeaderReason))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read the dead letters of %s: %w", t, err)
+		}
+	}
+	return nil
 }
 
 // windowRecord is what the oracle reads of an input record, decoded its own way.
