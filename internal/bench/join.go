@@ -34,12 +34,15 @@ type JoinOptions struct {
 	// PerEventLatencyRate is the steady rate per-event latency is measured at; it must stay
 	// below the per-event mode's throughput, or the run only measures a growing queue.
 	PerEventLatencyRate float64
+	// OriginalRate is the original join system's own workload, sharded: a steady few events
+	// per second, whose ack delay its README reports (zero skips the run).
+	OriginalRate float64
 }
 
 // DefaultJoinOptions are the sizes the README's figures come from.
 func DefaultJoinOptions() JoinOptions {
 	return JoinOptions{CeilingCalls: 2000, PerEventEvents: 3000, ShardedEvents: 30000, Shards: 4,
-		LatencyRate: 200, LatencyDuration: 20 * time.Second, PerEventLatencyRate: 20}
+		LatencyRate: 200, LatencyDuration: 20 * time.Second, PerEventLatencyRate: 20, OriginalRate: 5}
 }
 
 // Throughput is one run of events sent as fast as possible.
@@ -49,6 +52,7 @@ type Throughput struct {
 	// Signals is how many signals the bridge sent for them.
 	Signals int64
 	Report  joinsim.Report
+	Usage   Usage
 }
 
 // PerSecond is events resolved per second, from the first row's creation to the last ack.
@@ -59,6 +63,7 @@ type Latency struct {
 	Rate   float64
 	Events int
 	Report joinsim.Report
+	Usage  Usage
 }
 
 // JoinResult is everything the bench measured.
@@ -66,9 +71,12 @@ type JoinResult struct {
 	// CeilingAccepted is SignalWithStart calls per second the server returned from;
 	// CeilingApplied is how fast the started workflows took their signal and completed.
 	CeilingAccepted, CeilingApplied float64
+	CeilingUsage                    Usage
 	PerEvent, Sharded               Throughput
 	PerEventLatency, ShardedLatency Latency
-	Shards                          int
+	// Original is the sharded join at the original system's rate (OriginalRate).
+	Original Latency
+	Shards   int
 }
 
 // RunJoin starts a fresh embedded stack in a temporary directory and measures.
@@ -93,9 +101,11 @@ func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Log
 	if _, err := b.await(ctx, "warm", 50, time.Minute); err != nil {
 		return res, err
 	}
+	mark := markUsage()
 	if res.CeilingAccepted, res.CeilingApplied, err = b.ceiling(ctx, opts.CeilingCalls); err != nil {
 		return res, err
 	}
+	res.CeilingUsage = mark.since()
 	if opts.PerEventEvents == 0 {
 		stop()
 		return res, nil
@@ -119,6 +129,11 @@ func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Log
 	}
 	if res.ShardedLatency, err = b.latency(ctx, "shl", opts.LatencyRate, opts.LatencyDuration); err != nil {
 		return res, err
+	}
+	if opts.OriginalRate > 0 {
+		if res.Original, err = b.latency(ctx, "orig", opts.OriginalRate, opts.LatencyDuration); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }
@@ -218,6 +233,7 @@ func (b *bencher) startOffsets() (joinsim.Offsets, error) {
 
 func (b *bencher) throughput(ctx context.Context, run string, events int, r *app.Running) (Throughput, error) {
 	fmt.Fprintf(b.out, "throughput: %d events as fast as possible (%s)\n", events, run)
+	mark := markUsage()
 	signals := r.JoinBridge.Stats.Signals.Load()
 	if _, err := b.produce(ctx, run, events, 0); err != nil {
 		return Throughput{}, err
@@ -226,17 +242,19 @@ func (b *bencher) throughput(ctx context.Context, run string, events int, r *app
 	if err != nil {
 		return Throughput{}, err
 	}
-	return Throughput{Events: events, Elapsed: rep.LastAck.Sub(rep.FirstArrival), Signals: r.JoinBridge.Stats.Signals.Load() - signals, Report: rep}, nil
+	return Throughput{Events: events, Elapsed: rep.LastAck.Sub(rep.FirstArrival), Signals: r.JoinBridge.Stats.Signals.Load() - signals,
+		Report: rep, Usage: mark.since()}, nil
 }
 
 func (b *bencher) latency(ctx context.Context, run string, rate float64, d time.Duration) (Latency, error) {
 	events := int(rate * d.Seconds())
 	fmt.Fprintf(b.out, "latency: %d events at %.0f/s (%s)\n", events, rate, run)
+	mark := markUsage()
 	if _, err := b.produce(ctx, run, events, rate); err != nil {
 		return Latency{}, err
 	}
 	rep, err := b.await(ctx, run, events, 5*time.Minute)
-	return Latency{Rate: rate, Events: events, Report: rep}, err
+	return Latency{Rate: rate, Events: events, Report: rep, Usage: mark.since()}, err
 }
 
 // ceiling measures the server alone: n SignalWithStart calls, 32 at a time, each starting a

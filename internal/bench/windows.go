@@ -41,6 +41,7 @@ type WindowRun struct {
 	Records        int
 	Elapsed        time.Duration
 	Updates        int64
+	Usage          Usage
 }
 
 // PerSecond is records taken in per second, until the bridge committed the last one.
@@ -112,12 +113,14 @@ func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int
 	defer stopRoles()
 	// Measured from the moment the bridge owns its partitions: group joins are not the
 	// pipeline's throughput.
+	mark := markUsage()
 	start := time.Now()
 	if err := waitCommitted(ctx, cfg.KafkaBootstrap, pipeline, spec.Topic, n, out); err != nil {
 		return run, 0, err
 	}
 	run.Elapsed = time.Since(start)
 	run.Updates = running.WindowBridges[pipeline].Pipeline().(*bridge.Window).Updates()
+	run.Usage = mark.since()
 	stopRoles()
 	return run, plain, nil
 }

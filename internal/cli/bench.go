@@ -24,7 +24,7 @@ func benchJoin(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 	fs.Float64Var(&o.PerEventLatencyRate, "per-event-rate", o.PerEventLatencyRate, "events per second of the per-event latency run")
 	fs.DurationVar(&o.LatencyDuration, "duration", o.LatencyDuration, "length of each latency run")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {
@@ -118,3 +118,88 @@ func benchSensors(ctx context.Context, args []string, out io.Writer, log *slog.L
 	fmt.Fprintln(out, "  committed/s: until the bridge committed the last reading; stored/s: until the last visit row, an idle gap (2 s) after the last reading")
 	return nil
 }
+
+// benchAll is `starter bench all`: the join and window benches, each scenario on a fresh
+// embedded stack, in one table beside the ceilings measured in the same run.
+func benchAll(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	jo, wo := bench.DefaultJoinOptions(), bench.DefaultWindowOptions()
+	fs := flag.NewFlagSet("bench all", flag.ContinueOnError)
+	fs.IntVar(&jo.ShardedEvents, "sharded", jo.ShardedEvents, "events of the sharded join throughput run")
+	fs.IntVar(&jo.PerEventEvents, "per-event", jo.PerEventEvents, "events of the per-event join throughput run")
+	fs.IntVar(&wo.Records, "records", wo.Records, "records per pre-aggregated window run")
+	fs.IntVar(&wo.PerRecordRecords, "per-record", wo.PerRecordRecords, "records of the one-update-per-record window runs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	jr, err := bench.RunJoin(ctx, jo, out, log)
+	if err != nil {
+		return err
+	}
+	wr, err := bench.RunWindows(ctx, wo, out, log)
+	if err != nil {
+		return err
+	}
+	printAll(out, jr, wr)
+	return nil
+}
+
+// printAll writes the one table of `starter bench all`: rate, Temporal actions per 1,000
+// records, delay, the process's peak memory and bytes written, and the rate as a share of
+// the ceiling that bounds it (the server's workflow rate for per-event joins, the plain
+// in-memory consumer for windows).
+func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
+	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | p50 | p99 | peak RSS | written | vs ceiling |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|")
+	row := func(scenario, mode string, rate, actions float64, p50, p99 string, u bench.Usage, ceiling string) {
+		fmt.Fprintf(out, "| %s | %s | %.0f | %.1f | %s | %s | %d MiB | %s | %s |\n", scenario, mode, rate, actions, p50, p99, u.PeakRSS>>20, perRecord(u.Written), ceiling)
+	}
+	share := func(v, of float64) string {
+		if of <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f%%", 100*v/of)
+	}
+	row("server ceiling", "workflows started, signalled, completed", jr.CeilingApplied, 0, "–", "–", jr.CeilingUsage, "–")
+	tput := func(mode string, t bench.Throughput, ceiling string) {
+		d := t.Report.Delays
+		u := t.Usage
+		u.Written = perEvent(u.Written, t.Events)
+		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), u, ceiling)
+	}
+	tput("one workflow per event id", jr.PerEvent, share(jr.PerEvent.PerSecond(), jr.CeilingApplied))
+	tput(fmt.Sprintf("sharded (%d)", jr.Shards), jr.Sharded, "–")
+	lat := func(mode string, l bench.Latency) {
+		if l.Events == 0 {
+			return
+		}
+		d := l.Report.Delays
+		u := l.Usage
+		u.Written = perEvent(u.Written, l.Events)
+		row("join, ack delay", fmt.Sprintf("%s at %.0f/s", mode, l.Rate), l.Rate, 0, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), u, "–")
+	}
+	lat("one workflow per event id", jr.PerEventLatency)
+	lat(fmt.Sprintf("sharded (%d)", jr.Shards), jr.ShardedLatency)
+	lat("the original's workload, sharded", jr.Original)
+	for _, r := range wr.Runs {
+		u := r.Usage
+		u.Written = perEvent(u.Written, r.Records)
+		row(r.Pipeline+", records", r.Mode, r.PerSecond(), r.ActionsPer1000(), "–", "–", u, share(r.PerSecond(), wr.Plain[r.Pipeline]))
+	}
+	for _, p := range []string{"transactions", "likes"} {
+		if v := wr.Plain[p]; v > 0 {
+			fmt.Fprintf(out, "| %s, records | plain in-memory consumer (ceiling) | %.0f | – | – | – | – | – | – |\n", p, v)
+		}
+	}
+	fmt.Fprintln(out, "\nwritten: bytes the bench process wrote per event or record (stack, roles and load are one process)")
+}
+
+// perEvent divides bytes written by the events or records they were written for; the
+// table prints the quotient with perRecord.
+func perEvent(written int64, n int) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return written / int64(n)
+}
+
+func perRecord(b int64) string { return fmt.Sprintf("%d B", b) }

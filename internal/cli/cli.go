@@ -36,7 +36,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, log *slo
 	case "samples":
 		err = samples(rest, stdout)
 	case "bench":
-		err = dispatch(ctx, cmd, map[string]command{"join": benchJoin, "windows": benchWindows, "sensors": benchSensors}, rest, stdout, log)
+		err = dispatch(ctx, cmd, map[string]command{"all": benchAll, "join": benchJoin, "windows": benchWindows, "sensors": benchSensors}, rest, stdout, log)
 	case "workers":
 		err = Workers(ctx, rest, stdout, log)
 	case "chaos":
@@ -88,7 +88,7 @@ starter: run Tributary's embedded stack and its simulations.
                                send transactions whose window sums are known
   starter verify transactions  recompute every closed window from the topic and compare
   starter samples join -out D  write sample input files shaped like sim_file1..3
-  starter bench join|windows|sensors
+  starter bench all|join|windows|sensors
                                measure a pipeline on fresh embedded stacks
   starter workers -role R      run a role (worker, bridge, api, all) against a running stack,
                                as the workers command does

@@ -105,22 +105,31 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestBadFlags: each bad command line fails, saying why; where a flag's value is wrong,
+// the message names the flag (so the subcommand read its first flag, not only later ones).
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"simulate", "join", "-missing", "2"},
-		{"simulate", "join", "-n", "0"},
-		{"simulate", "likes", "-skew", "0.5"},
-		{"simulate", "nothing"},
-		{"verify", "likes"},
-		{"bench"},
-		{"nonsense"},
-		{"dev", "-partitions", "0", "-state-dir", t.TempDir()},
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"simulate", "join", "-missing", "2"}, "missing"},
+		{[]string{"simulate", "join", "-n", "0"}, "-n"},
+		{[]string{"simulate", "likes", "-skew", "0.5"}, "skew"},
+		{[]string{"simulate", "nothing"}, "usage"},
+		{[]string{"verify", "likes"}, ""},
+		{[]string{"bench"}, "usage"},
+		{[]string{"bench", "join", "-no-such-flag"}, "no-such-flag"},
+		{[]string{"bench", "all", "-no-such-flag"}, "no-such-flag"},
+		{[]string{"nonsense"}, ""},
+		{[]string{"dev", "-partitions", "0", "-state-dir", t.TempDir()}, "partitions"},
 	} {
 		var out bytes.Buffer
-		if code := Main(context.Background(), args, &out, &out, testenv.Logger(t)); code == 0 {
-			t.Errorf("%v exited 0:\n%s", args, out.String())
+		if code := Main(context.Background(), c.args, &out, &out, testenv.Logger(t)); code == 0 {
+			t.Errorf("%v exited 0:\n%s", c.args, out.String())
 		} else if out.Len() == 0 {
-			t.Errorf("%v failed without saying why", args)
+			t.Errorf("%v failed without saying why", c.args)
+		} else if !strings.Contains(out.String(), c.says) {
+			t.Errorf("%v: %q does not say %q", c.args, out.String(), c.says)
 		}
 	}
 }

@@ -93,7 +93,7 @@ func simulateJoin(ctx context.Context, args []string, out io.Writer, log *slog.L
 	}
 	var jf joinFlags
 	jf.register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := jf.validate(); err != nil {
