@@ -90,7 +90,7 @@ func TestJoinSignalsStayUnderTheSizeLimit(t *testing.T) {
 
 func TestSensorsRouteChecksReadings(t *testing.T) {
 	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	s, err := NewSensors(nil, SensorsOptions{})
+	s, err := NewSensors(nil, nil, SensorsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestSensorsRouteChecksReadings(t *testing.T) {
 			t.Errorf("%s: error %v", reason, err)
 		}
 	}
-	sharded, err := NewSensors(nil, SensorsOptions{Shards: 4})
+	sharded, err := NewSensors(nil, nil, SensorsOptions{Shards: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

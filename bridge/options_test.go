@@ -21,7 +21,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil || j.opts != DefaultJoinOptions() {
 		t.Errorf("join options %+v, %v", j.opts, err)
 	}
-	s, err := NewSensors(nil, SensorsOptions{Disorder: DefaultSensorDisorder, FlushDelay: DefaultSensorFlushDelay})
+	s, err := NewSensors(nil, nil, SensorsOptions{Disorder: DefaultSensorDisorder, FlushDelay: DefaultSensorFlushDelay})
 	if err != nil || s.opts != DefaultSensorsOptions() {
 		t.Errorf("sensors options %+v, %v", s.opts, err)
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"gorm.io/gorm"
 
+	"github.com/tributary-dev/tributary/internal/watermark"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/workflows"
@@ -66,15 +68,19 @@ const readingOverhead = 260
 type Sensors struct {
 	opts     SensorsOptions
 	temporal client.Client
+	// stage keeps the stage marks of the deliveries (internal/watermark, stage.go), so that
+	// the sensor minutes wait for readings the traveler workflows hold; nil keeps none.
+	stage *gorm.DB
 }
 
-// NewSensors builds the sensors pipeline's router.
-func NewSensors(temporal client.Client, opts SensorsOptions) (*Sensors, error) {
+// NewSensors builds the sensors pipeline's router; stage is the database of the stage
+// marks (nil: none are kept, as in tests of routing alone).
+func NewSensors(temporal client.Client, stage *gorm.DB, opts SensorsOptions) (*Sensors, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	opts.setDefaults()
-	return &Sensors{opts: opts, temporal: temporal}, nil
+	return &Sensors{opts: opts, temporal: temporal, stage: stage}, nil
 }
 
 // Name implements Pipeline.
@@ -96,7 +102,7 @@ func (s *Sensors) Route(m *kafka.Message) (Routed, error) {
 // Deliver implements Pipeline with SignalWithStart. A traveler's workflow may have ended
 // (its traveler went quiet); a new run starts and learns from the database where the
 // traveler's stored visits end.
-func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed, watermark time.Time) error {
+func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed, wm time.Time) error {
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
 	params := workflows.TravelerParams{Disorder: s.opts.Disorder, IdleGap: s.opts.IdleGap}
 	if s.opts.Shards > 0 {
@@ -109,11 +115,36 @@ func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed,
 	for _, chunk := range chunkBySize(readings, func(r travel.Reading) int {
 		return len(r.SensorID) + 2*len(r.TravelerID) + len(r.Ref.Topic) + readingOverhead
 	}) {
-		_, err := s.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalTravelerReadings,
-			schemas.TravelerSignal{Readings: chunk, Watermark: watermark}, opts, workflows.TravelerWorkflow, params)
+		sig := schemas.TravelerSignal{Readings: chunk, Watermark: wm}
+		if s.stage != nil {
+			mark, err := watermark.Reserve(ctx, s.stage, schemas.PipelineSensors, workflowID)
+			if err != nil {
+				return err
+			}
+			sig.Mark = mark
+		}
+		_, err := s.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalTravelerReadings, sig, opts, workflows.TravelerWorkflow, params)
 		if err != nil {
 			return fmt.Errorf("signal %s: %w", workflowID, err)
 		}
+		if s.stage != nil {
+			// Before the bridge records the readings' progress, which moves the input
+			// watermark past them.
+			if err := watermark.Delivered(ctx, s.stage, schemas.PipelineSensors, workflowID, sig.Mark, oldestReading(chunk)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// oldestReading is the earliest event time of readings.
+func oldestReading(readings []travel.Reading) time.Time {
+	oldest := readings[0].At
+	for _, r := range readings[1:] {
+		if r.At.Before(oldest) {
+			oldest = r.At
+		}
+	}
+	return oldest
 }

@@ -50,5 +50,5 @@ type LateRecord struct {
 
 // Models lists every table Tributary migrates; DataRow is migrated once per join table.
 func Models() []any {
-	return []any{&JoinedEvent{}, &LateRecord{}, &WindowResult{}, &Visit{}, &OutboxRecord{}, &OutboxLease{}, &InputProgress{}}
+	return []any{&JoinedEvent{}, &LateRecord{}, &WindowResult{}, &Visit{}, &OutboxRecord{}, &OutboxLease{}, &InputProgress{}, &StagePending{}}
 }

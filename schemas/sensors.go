@@ -118,6 +118,9 @@ type TravelerSignal struct {
 	Readings []travel.Reading
 	// Watermark is the readings' input watermark as the bridge knew it (internal/watermark).
 	Watermark time.Time `json:",omitzero"`
+	// Mark is the stage mark the bridge reserved for this delivery (StagePending); 0 from
+	// bridges that keep no stage marks.
+	Mark int64 `json:",omitzero"`
 }
 
 // Visit is one traveler's stay in one sensor's view, written when it ends. Its values follow
@@ -153,3 +156,22 @@ type WindowPiece struct {
 	Range    OffsetRange
 	Partials []WindowPartial
 }
+
+// StagePending is what one workflow of a pipeline's first stage (a TravelerWorkflow) holds
+// of its input and has not yet handed on: the stage after it (the sensor minutes) must not
+// close a window its held input may still reach. Bridges reserve a mark before each
+// delivery and, once the server accepted it, lower SinceMs to the delivery's oldest event
+// time; the workflow, having applied every delivery up to a mark, raises SinceMs to the
+// oldest input it still holds (0: none) and records the mark as cleared.
+type StagePending struct {
+	Pipeline   string `gorm:"primaryKey;size:100"`
+	WorkflowID string `gorm:"primaryKey;size:300"`
+	// Reserved is the last mark a bridge took; Written the last whose delivery lowered
+	// SinceMs; Cleared the last the workflow had applied when it set SinceMs.
+	Reserved, Written, Cleared int64
+	// SinceMs is the oldest event time (Unix ms) held unflushed, 0 when nothing is.
+	SinceMs int64 `gorm:"index"`
+}
+
+// TableName is "stage_pending".
+func (StagePending) TableName() string { return "stage_pending" }

@@ -17,6 +17,16 @@ const versionInputWatermark = "input-watermark"
 // read only from its next workflow task on (inputClock.held).
 const versionWatermarkNextTask = "watermark-next-task"
 
+// versionStageWatermark is the change id of closing the sensor minutes by the stage
+// watermark (the traveler workflows' held readings hold it back) and of the traveler
+// workflows clearing their stage marks.
+const versionStageWatermark = "stage-watermark"
+
+// byStageWatermark reports whether this run keeps or reads stage marks (version 1).
+func byStageWatermark(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, versionStageWatermark, workflow.DefaultVersion, 1) == 1
+}
+
 // byInputWatermark reports whether this run judges time by its input (version 1); runs
 // recorded before replay with the clock.
 func byInputWatermark(ctx workflow.Context) bool {
@@ -58,6 +68,9 @@ func latest(t time.Time, others ...time.Time) time.Time {
 // bridge or a backlog are applied before anything they belong to is judged.
 type inputClock struct {
 	pipeline string
+	// stage reads the pipeline's stage watermark instead of its input watermark (a window
+	// fed by a first stage's workflows, not by the bridges: the sensor minutes).
+	stage bool
 	// at points into the workflow's state, so that it survives continue-as-new.
 	at *time.Time
 	// readAt is when (workflow time) it was last read; poll is the wait before the next read.
@@ -134,8 +147,12 @@ func (c *inputClock) refresh(ctx workflow.Context, t time.Time) bool {
 		return false
 	}
 	var a *activities.Activities
+	read := a.InputWatermark
+	if c.stage {
+		read = a.StageWatermark
+	}
 	var w time.Time
-	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, watermarkOptions), a.InputWatermark, c.pipeline).Get(ctx, &w)
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, watermarkOptions), read, c.pipeline).Get(ctx, &w)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("read input watermark", "pipeline", c.pipeline, "err", err)
 	}

@@ -19,6 +19,10 @@ type testInput struct {
 	held  bool
 	at    time.Time
 	reads int
+	// stage, if not zero, holds the stage watermark there: a traveler workflow holds
+	// readings from then on unflushed.
+	stage      time.Time
+	stageReads int
 	// onRead, if set, runs once at the next read, before it answers: what a bridge
 	// delivered just before the watermark it then recorded.
 	onRead func()
@@ -28,7 +32,7 @@ type testInput struct {
 // constructor made.
 var inputs sync.Map
 
-// followInput makes env's InputWatermark answer from its testInput, made on the first call;
+// followInput makes env's InputWatermark (and StageWatermark) answer from its testInput, made on the first call;
 // the input follows the clock.
 func followInput(env *testsuite.TestWorkflowEnvironment) *testInput {
 	if in, ok := inputs.Load(env); ok {
@@ -38,6 +42,8 @@ func followInput(env *testsuite.TestWorkflowEnvironment) *testInput {
 	inputs.Store(env, in)
 	var a *activities.Activities
 	env.OnActivity(a.InputWatermark, mock.Anything, mock.Anything).Return(in.read)
+	// The stage watermark is the input's unless a test holds the stage back.
+	env.OnActivity(a.StageWatermark, mock.Anything, mock.Anything).Return(in.readStage)
 	return in
 }
 
@@ -60,6 +66,25 @@ func (in *testInput) deliverAtNextRead(f func()) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.onRead = f
+}
+
+// holdStage holds the stage watermark at t (zero: it follows the input again).
+func (in *testInput) holdStage(t time.Time) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.stage = t
+}
+
+// readStage answers StageWatermark: the input watermark, held back by holdStage.
+func (in *testInput) readStage(ctx context.Context, pipeline string) (time.Time, error) {
+	w, err := in.read(ctx, pipeline)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.stageReads++
+	if !in.stage.IsZero() && in.stage.Before(w) {
+		w = in.stage
+	}
+	return w, err
 }
 
 func (in *testInput) read(context.Context, string) (time.Time, error) {

@@ -39,7 +39,13 @@ type TravelerState struct {
 	// Input is the readings' input watermark as this workflow knows it: visits end when it
 	// passes their traveler's last reading plus the idle gap (runs of version input-watermark).
 	Input time.Time
-	Stats TravelerStats
+	// Mark is the highest stage mark of the deliveries applied; Cleared and ClearedOldest
+	// are the mark and the oldest held reading last recorded (watermark.Clear), in runs of
+	// version stage-watermark.
+	Mark          int64     `json:",omitzero"`
+	Cleared       int64     `json:",omitzero"`
+	ClearedOldest time.Time `json:",omitzero"`
+	Stats         TravelerStats
 }
 
 // TravelerTrack is one traveler being followed.
@@ -91,6 +97,7 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 	// while it waits for the window workflows' updates, and a thousand travelers flushing
 	// at once then held every workflow task slot those updates needed.
 	t.flushAsActivity = workflow.GetVersion(ctx, versionFlushActivity, workflow.DefaultVersion, 1) == 1
+	t.stage = byStageWatermark(ctx)
 	if err := workflow.SetQueryHandler(ctx, QueryCurrent, t.current); err != nil {
 		return TravelerStats{}, fmt.Errorf("register query: %w", err)
 	}
@@ -115,9 +122,12 @@ type travelers struct {
 	// in ends visits by the input watermark; nil in runs recorded before that change.
 	in              *inputClock
 	flushAsActivity bool
-	p               TravelerParams
-	state           *TravelerState
-	writer          string
+	// stage records, after each settle, the oldest reading this workflow holds, so that the
+	// sensor minutes wait for it (watermark.Clear; version stage-watermark).
+	stage  bool
+	p      TravelerParams
+	state  *TravelerState
+	writer string
 	// closed and rejected wait for the next flush, since heldSince.
 	closed    []travel.Visit
 	rejected  []travel.Rejected
@@ -161,6 +171,7 @@ func (t *travelers) apply(ctx workflow.Context, s schemas.TravelerSignal) {
 	if t.in != nil {
 		t.in.observe(s.Watermark)
 	}
+	t.state.Mark = max(t.state.Mark, s.Mark)
 	fresh := s.Readings[:0:0]
 	var unknown []string
 	for _, r := range s.Readings {
@@ -266,13 +277,13 @@ func (t *travelers) settle(ctx workflow.Context, force bool) (bool, error) {
 	}
 	held := len(t.closed) + len(t.rejected)
 	if held == 0 {
-		return false, nil
+		return false, t.clearStage(ctx)
 	}
 	if t.heldSince.IsZero() {
 		t.heldSince = now
 	}
 	if !force && held < maxHeldVisits && now.Before(t.heldSince.Add(t.p.FlushDelay)) {
-		return false, nil
+		return false, t.clearStage(ctx)
 	}
 	t.heldSince = time.Time{}
 	req := activities.FlushVisitsRequest{Writer: t.writer, Visits: t.closed, Rejected: t.rejected}
@@ -291,7 +302,59 @@ func (t *travelers) settle(ctx workflow.Context, force bool) (bool, error) {
 	t.state.Stats.Visits += int64(len(req.Visits))
 	t.state.Stats.Rejected += int64(len(req.Rejected))
 	t.state.Stats.LatePartials += int64(res.LatePartials)
-	return true, nil
+	return true, t.clearStage(ctx)
+}
+
+// clearStage records the oldest reading the workflow still holds (in a visit open or ended
+// and not flushed, or waiting out the disorder) once it has applied a new stage mark or
+// that oldest reading changed. A record refused because a delivery not applied yet came
+// meanwhile is made again after it.
+func (t *travelers) clearStage(ctx workflow.Context) error {
+	if !t.stage || t.state.Mark == 0 {
+		return nil
+	}
+	oldest := t.oldestHeld()
+	if t.state.Mark == t.state.Cleared && oldest.Equal(t.state.ClearedOldest) {
+		return nil
+	}
+	var a *activities.Activities
+	var ok bool
+	req := activities.ClearStageRequest{Pipeline: schemas.PipelineSensors, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Mark: t.state.Mark, Oldest: oldest}
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, watermarkOptions), a.ClearStage, req).Get(ctx, &ok)
+	if err != nil {
+		// The sensor minutes wait on the old record meanwhile; the next settle tries again.
+		workflow.GetLogger(ctx).Warn("clear stage marks", "err", err)
+		return nil
+	}
+	if ok {
+		t.state.Cleared, t.state.ClearedOldest = req.Mark, oldest
+	}
+	return nil
+}
+
+// oldestHeld is the event time of the oldest reading the workflow holds: in a visit open or
+// ended and waiting to be flushed, or waiting out the disorder; zero when it holds none.
+func (t *travelers) oldestHeld() time.Time {
+	var oldest time.Time
+	note := func(at time.Time) {
+		if !at.IsZero() && (oldest.IsZero() || at.Before(oldest)) {
+			oldest = at
+		}
+	}
+	for _, v := range t.closed {
+		note(v.Entered)
+	}
+	for _, id := range workflow.DeterministicKeys(t.state.Travelers) {
+		tr := t.state.Travelers[id].Tracker
+		for _, r := range tr.Pending {
+			note(r.At)
+		}
+		for _, v := range tr.OpenVisits() {
+			note(v.Entered)
+		}
+	}
+	return oldest.UTC()
 }
 
 // finished reports that a per-traveler run's traveler went quiet and its visits are stored.

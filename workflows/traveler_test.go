@@ -350,3 +350,42 @@ func TestTravelerSignalDuringTheWatermarkRead(t *testing.T) {
 	require.Len(t, vs, 1, "one visit, not two")
 	require.Equal(t, 11, vs[0].Readings)
 }
+
+// TestTravelerClearsItsStageMarks: a traveler workflow records, as its signals' marks come
+// in, the oldest reading it holds (the first of its open visit) and, once the visit is
+// flushed, that it holds nothing; each record comes after what it says is true.
+func TestTravelerClearsItsStageMarks(t *testing.T) {
+	store := &visitStore{}
+	env := newTravelerEnv(store)
+	var mu sync.Mutex
+	var clears []activities.ClearStageRequest
+	var flushedBefore []int // store.flushes at each clear
+	var a *activities.Activities
+	env.OnActivity(a.ClearStage, mock.Anything, mock.Anything).Return(func(_ context.Context, req activities.ClearStageRequest) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		store.mu.Lock()
+		flushedBefore = append(flushedBefore, store.flushes)
+		store.mu.Unlock()
+		clears = append(clears, req)
+		return true, nil
+	})
+	rs := line("t1", 100)
+	for i, r := range rs {
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(SignalTravelerReadings, schemas.TravelerSignal{Readings: []travel.Reading{r}, Watermark: env.Now(), Mark: int64(i + 1)})
+		}, time.Duration(i+1)*time.Second)
+	}
+	env.ExecuteWorkflow(TravelerWorkflow, perTraveler())
+	require.NoError(t, env.GetWorkflowError())
+	require.NotEmpty(t, clears)
+	for i, c := range clears[:len(clears)-1] {
+		require.True(t, c.Oldest.Equal(tt0), "clear %d while the visit is open: oldest %s, want its first reading", i, c.Oldest)
+		require.Zero(t, flushedBefore[i])
+	}
+	last := clears[len(clears)-1]
+	require.EqualValues(t, len(rs), last.Mark, "the last clear covers every mark")
+	require.True(t, last.Oldest.IsZero(), "after the flush nothing is held: %s", last.Oldest)
+	require.Equal(t, 1, flushedBefore[len(clears)-1], "the visit was flushed before the clear that lets its minutes close")
+	require.Equal(t, "sensors", last.Pipeline)
+}

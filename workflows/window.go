@@ -81,6 +81,9 @@ func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
 	w.pruneSources = workflow.GetVersion(ctx, versionPruneSources, workflow.DefaultVersion, 1) == 1
 	if byInputWatermark(ctx) {
 		w.in = &inputClock{pipeline: p.Pipeline, at: &w.state.Input}
+		if p.Pipeline == schemas.PipelineSensors {
+			w.in.stage = byStageWatermark(ctx)
+		}
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, w.status); err != nil {
 		return err

@@ -342,3 +342,39 @@ func TestWindowOutlivesAnUnreachableDatabase(t *testing.T) {
 	require.Equal(t, int64(3), rec.flushed[0].Partial.Count)
 	require.Greater(t, calls, 12, "attempts went on past the local minute")
 }
+
+// The sensor minutes close by the stage watermark: while a traveler workflow holds readings
+// of a minute unflushed (the worker was down while the bridge delivered them), the minute
+// stays open although the input watermark passed its close; once the readings are flushed
+// and the hold is cleared, it closes with them. Other pipelines read the input watermark.
+func TestSensorMinuteWaitsForTheStage(t *testing.T) {
+	rec := &flushRecorder{}
+	env, in := windowEnv(rec.flush)
+	minute := []window.Spec{{Size: time.Minute, Grace: 2 * time.Second}}
+	in.holdStage(wt0.Add(10 * time.Second)) // a traveler holds readings from 10:00:10
+	var first, held sent
+	sendBatch(env, time.Second, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: schemas.VisitSourcePrefix + "t1/s1", From: wt0.UnixMilli(), To: wt0.Add(5 * time.Second).UnixMilli()}},
+		Partials: []schemas.WindowPartial{partial("s1|car", time.Minute, wt0, 10)},
+	}, &first)
+	var waiting WindowStatus
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&waiting))
+	}, 90*time.Second)
+	// The traveler flushes its visit, then clears its hold.
+	sendBatch(env, 91*time.Second, schemas.WindowBatch{
+		Ranges:   []schemas.OffsetRange{{Topic: schemas.VisitSourcePrefix + "t2/s1", From: wt0.Add(10 * time.Second).UnixMilli(), To: wt0.Add(15 * time.Second).UnixMilli()}},
+		Partials: []schemas.WindowPartial{partial("s1|car", time.Minute, wt0, 20)},
+	}, &held)
+	env.RegisterDelayedCallback(func() { in.holdStage(time.Time{}) }, 92*time.Second)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 3*time.Minute)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: schemas.PipelineSensors, Windows: minute})
+	require.Equal(t, 1, waiting.Open, "28 s past its close by the input, the minute waits for the held readings")
+	require.Positive(t, in.stageReads, "the minute read the stage watermark")
+	require.NoError(t, held.err)
+	require.Empty(t, held.ack.Late, "the held visit is not late")
+	require.Len(t, rec.flushed, 1)
+	require.Equal(t, int64(2), rec.flushed[0].Partial.Count, "both visits are in the minute")
+}

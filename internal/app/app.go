@@ -223,7 +223,7 @@ func (d *Deps) windowRouter(spec pipelines.Spec) (*bridge.Window, error) {
 
 // NewSensorsBridge builds the sensors pipeline's bridge.
 func (d *Deps) NewSensorsBridge(ready chan struct{}) (*bridge.Bridge, error) {
-	p, err := bridge.NewSensors(d.Temporal, d.Config.Sensors)
+	p, err := bridge.NewSensors(d.Temporal, d.DB, d.Config.Sensors)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/txsim"
 	"github.com/tributary-dev/tributary/internal/watermark"
 	"github.com/tributary-dev/tributary/schemas"
+	"github.com/tributary-dev/tributary/travel"
 )
 
 // TestLagIsNotLateness stops the bridges while records keep arriving in Kafka and lets the
@@ -113,4 +114,57 @@ func waitWatermark(t *testing.T, env *testenv.Env, pipeline string, at time.Time
 		w, err := watermark.Read(context.Background(), env.Deps.DB, pipeline)
 		return err == nil && w.After(at)
 	}, time.Minute, testenv.Poll, pipeline+" watermark to pass "+at.Format(time.RFC3339Nano))
+}
+
+// TestWorkersDownIsNotLatenessForSensorMinutes stops the worker while a traveler's readings
+// arrive: the bridge delivers them (the server takes signals without a worker) and the input
+// watermark moves past their sensor minute's close, but the stage watermark the minutes
+// close by stays before the readings the traveler workflow has not flushed. Once the worker
+// is back, the minute holds both visits and nothing is late.
+func TestWorkersDownIsNotLatenessForSensorMinutes(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.Sensors.Disorder = 200 * time.Millisecond
+	cfg.Sensors.IdleGap = time.Second
+	cfg.SensorGrace = 2 * time.Second
+	env := testenv.Start(t, cfg)
+	ctx := context.Background()
+	// Both visits fall in one minute, which closes a minute and 2 s after it starts; the
+	// first is sent with 20 s or more of the minute left.
+	require.Eventually(t, func() bool { s := time.Now().Second(); return s >= 5 && s < 40 }, time.Minute, testenv.Poll)
+	minute := time.Now().Truncate(time.Minute)
+	trip := func(traveler string, start time.Time) []travel.Reading {
+		var rs []travel.Reading
+		for i := range 10 {
+			rs = append(rs, travel.Reading{SensorID: "wd-sensor", TravelerID: traveler, Type: "car", X: 2.4 * float64(i), Y: 1,
+				At: start.Add(time.Duration(i) * 200 * time.Millisecond).UTC().Truncate(time.Millisecond)})
+		}
+		return rs
+	}
+	sendReadings(t, env, trip("wd-a", minute.Add(time.Second))...)
+	require.Eventually(t, func() bool {
+		var n int64
+		env.Deps.DB.Model(&schemas.Visit{}).Where("traveler_id = ?", "wd-a").Count(&n)
+		return n == 1
+	}, time.Minute, testenv.Poll, "the first visit is stored while the worker runs")
+
+	env.StopRoles(t)
+	env.RunRoles(t, app.Roles{Bridge: true})
+	b := trip("wd-b", minute.Add(3*time.Second))
+	sendReadings(t, env, b...)
+	waitWatermark(t, env, schemas.PipelineSensors, minute.Add(time.Minute+cfg.SensorGrace))
+	stage, err := watermark.ReadStage(ctx, env.Deps.DB, schemas.PipelineSensors)
+	require.NoError(t, err)
+	require.True(t, stage.Before(b[0].At), "the stage watermark %s waits for the readings from %s the stopped worker holds", stage, b[0].At)
+
+	env.StopRoles(t)
+	env.RunRoles(t, app.Roles{Worker: true, Bridge: true})
+	var row schemas.WindowResult
+	require.Eventually(t, func() bool {
+		return env.Deps.DB.Where(&schemas.WindowResult{Pipeline: schemas.PipelineSensors, Key: "wd-sensor|car", WindowStart: minute.UTC()}).
+			Take(&row).Error == nil
+	}, 2*time.Minute, testenv.Poll, "the sensor minute is written")
+	require.EqualValues(t, 2, row.Count, "the minute holds both visits")
+	var late int64
+	require.NoError(t, env.Deps.DB.Model(&schemas.LateRecord{}).Where("pipeline = ?", schemas.PipelineSensors).Count(&late).Error)
+	require.Zero(t, late, "no visit of a stopped worker's traveler is late")
 }
