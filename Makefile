@@ -16,9 +16,13 @@ deps:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	@chromium --version
 
-## test: formatting, vet, staticcheck, workflowcheck, then every test (the README's second command)
+## test: formatting, vet, staticcheck, workflowcheck, then every test (the README's second command).
+## The fault suite runs after the others, alone: it judges lateness by when the broker
+## acknowledged each record, and beside the heaviest package two runs of twelve lost records
+## acknowledged just before the stack was killed (open; README, Reliability).
 test: deps lint
-	$(GO) test -count=1 -timeout 40m $(PKGS)
+	$(GO) test -count=1 -timeout 40m $$($(GO) list $(PKGS) | grep -v '/internal/chaos$$')
+	$(GO) test -count=1 -timeout 20m ./internal/chaos/
 	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./bridge/... ./pipelines/... ./window/... ./travel/... ./schemas/... ./internal/joinsim/... ./internal/sensorsim/... ./internal/progress/... ./internal/config/... ./internal/query/...
 
 ## lint: the static checks alone
@@ -34,8 +38,7 @@ unit:
 
 ## bench: measure the pipelines on fresh embedded stacks
 bench:
-	$(GO) run ./starter bench join
-	$(GO) run ./starter bench windows
+	$(GO) run ./starter bench all
 	$(GO) run ./starter bench sensors
 
 ## histories: re-record the replay histories under workflows/testdata from real runs

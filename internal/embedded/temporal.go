@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
@@ -75,7 +73,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 			return nil, err
 		}
 	}
-	sqlConf, visConf, err := sqliteStores(opts)
+	sqlConf, err := sqliteConfig(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +81,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pick ports for internal Temporal services: %w", err)
 	}
-	conf := serverConfig(opts, sqlConf, visConf, ports)
+	conf := serverConfig(opts, sqlConf, ports)
 	hostOf := func(svc primitives.ServiceName) static.Hosts {
 		return static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(conf.Services[string(svc)].RPC.GRPCPort)))
 	}
@@ -141,68 +139,28 @@ func (t *Temporal) Stop() error {
 	return t.server.Stop()
 }
 
-// sqlitePragmas are the SQLite settings of the embedded server's stores. Measured here: WAL
-// with synchronous=NORMAL is about 3.5 times faster than the default journal (a process
-// killed loses nothing; only a machine that loses power may lose the last transactions),
-// and a second connection to a file only adds SQLITE_BUSY retries. A larger page cache and
-// memory-mapped reads spare the one connection system calls.
-var sqlitePragmas = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "NORMAL",
-	"cache_size": "-65536", "mmap_size": "268435456", "temp_store": "memory"}
-
-// sqliteStores are the embedded server's stores: executions in one SQLite file, and
-// visibility (the lists the UI and `temporal workflow list` show) in a file of its own with
-// its own connection, so that recording starts and closes does not queue behind the
-// executions. A state directory made before the split keeps visibility in its one file.
-func sqliteStores(opts TemporalOptions) (executions, visibility *config.SQL, err error) {
-	fresh := false
-	if _, err := os.Stat(opts.DatabaseFile); errors.Is(err, os.ErrNotExist) {
-		fresh = true
-	} else if err != nil {
-		return nil, nil, fmt.Errorf("stat %s: %w", opts.DatabaseFile, err)
-	}
-	executions, err = sqliteStore(opts.DatabaseFile, opts.Namespaces)
-	if err != nil {
-		return nil, nil, err
-	}
-	visFile := VisibilityFile(opts.DatabaseFile)
-	if _, err := os.Stat(visFile); err != nil && !fresh {
-		return executions, executions, nil
-	}
-	visibility, err = sqliteStore(visFile, opts.Namespaces)
-	if err != nil {
-		return nil, nil, err
-	}
-	return executions, visibility, nil
-}
-
-// VisibilityFile is where the embedded server keeps visibility beside its database file.
-func VisibilityFile(databaseFile string) string {
-	ext := filepath.Ext(databaseFile)
-	return strings.TrimSuffix(databaseFile, ext) + "-visibility" + ext
-}
-
-// sqliteStore opens (and when new, sets up) one SQLite file of the server, with the
-// namespaces in it.
-func sqliteStore(file string, namespaces []string) (*config.SQL, error) {
+func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 	conf := &config.SQL{
-		PluginName:        sqliteplugin.PluginName,
-		DatabaseName:      file,
-		ConnectAttributes: maps.Clone(sqlitePragmas),
+		PluginName:   sqliteplugin.PluginName,
+		DatabaseName: opts.DatabaseFile,
+		// Measured here: WAL with synchronous=NORMAL is about 3.5 times faster than the
+		// default journal, and a second connection only adds SQLITE_BUSY retries.
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "NORMAL"},
 		MaxConns:          1,
 		MaxIdleConns:      1,
 	}
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			return nil, fmt.Errorf("create directory for %s: %w", file, err)
+	if _, err := os.Stat(opts.DatabaseFile); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o755); err != nil {
+			return nil, fmt.Errorf("create directory for %s: %w", opts.DatabaseFile, err)
 		}
 		if err := sqliteschema.SetupSchema(conf); err != nil {
-			return nil, fmt.Errorf("set up Temporal schema in %s: %w", file, err)
+			return nil, fmt.Errorf("set up Temporal schema in %s: %w", opts.DatabaseFile, err)
 		}
 	} else if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", file, err)
+		return nil, fmt.Errorf("stat %s: %w", opts.DatabaseFile, err)
 	}
 	var nss []*sqliteschema.NamespaceConfig
-	for _, name := range namespaces {
+	for _, name := range opts.Namespaces {
 		ns, err := sqliteschema.NewNamespaceConfig(clusterName, name, false, nil)
 		if err != nil {
 			return nil, fmt.Errorf("namespace %s: %w", name, err)
@@ -210,14 +168,14 @@ func sqliteStore(file string, namespaces []string) (*config.SQL, error) {
 		nss = append(nss, ns)
 	}
 	if err := sqliteschema.CreateNamespaces(conf, nss...); err != nil {
-		return nil, fmt.Errorf("create namespaces in %s: %w", file, err)
+		return nil, fmt.Errorf("create namespaces: %w", err)
 	}
 	return conf, nil
 }
 
 const clusterName = "active"
 
-func serverConfig(opts TemporalOptions, sqlConf, visConf *config.SQL, ports []int) *config.Config {
+func serverConfig(opts TemporalOptions, sqlConf *config.SQL, ports []int) *config.Config {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30e9
 	conf.Global.Membership.BroadcastAddress = opts.IP
@@ -225,10 +183,6 @@ func serverConfig(opts TemporalOptions, sqlConf, visConf *config.SQL, ports []in
 	conf.Persistence.VisibilityStore = "sqlite"
 	conf.Persistence.NumHistoryShards = opts.HistoryShards
 	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
-	if visConf != sqlConf {
-		conf.Persistence.VisibilityStore = "sqlite-visibility"
-		conf.Persistence.DataStores["sqlite-visibility"] = config.DataStore{SQL: visConf}
-	}
 	frontend := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
