@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"strconv"
 )
@@ -48,20 +47,4 @@ func procField(file, label string) int64 {
 		}
 	}
 	return 0
-}
-
-// String is the usage as a table shows it.
-func (u Usage) String() string {
-	return fmt.Sprintf("%d MiB, %s written", u.PeakRSS>>20, bytesIEC(u.Written))
-}
-
-func bytesIEC(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
 }

@@ -148,10 +148,15 @@ func benchAll(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 // the ceiling that bounds it (the server's workflow rate for per-event joins, the plain
 // in-memory consumer for windows).
 func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
-	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | p50 | p99 | peak RSS | written | vs ceiling |")
+	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | p50 | p99 | peak RSS | written per record | vs ceiling |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|")
-	row := func(scenario, mode string, rate, actions float64, p50, p99 string, u bench.Usage, ceiling string) {
-		fmt.Fprintf(out, "| %s | %s | %.0f | %.1f | %s | %s | %d MiB | %s | %s |\n", scenario, mode, rate, actions, p50, p99, u.PeakRSS>>20, perRecord(u.Written), ceiling)
+	// row prints one scenario; n is the records or events it wrote its bytes for (0: none).
+	row := func(scenario, mode string, rate, actions float64, p50, p99 string, u bench.Usage, n int, ceiling string) {
+		written := "–"
+		if n > 0 {
+			written = fmt.Sprintf("%d B", u.Written/int64(n))
+		}
+		fmt.Fprintf(out, "| %s | %s | %.0f | %.1f | %s | %s | %d MiB | %s | %s |\n", scenario, mode, rate, actions, p50, p99, u.PeakRSS>>20, written, ceiling)
 	}
 	share := func(v, of float64) string {
 		if of <= 0 {
@@ -159,12 +164,10 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
 		}
 		return fmt.Sprintf("%.0f%%", 100*v/of)
 	}
-	row("server ceiling", "workflows started, signalled, completed", jr.CeilingApplied, 0, "–", "–", jr.CeilingUsage, "–")
+	row("server ceiling", "workflows started, signalled, completed", jr.CeilingApplied, 0, "–", "–", jr.CeilingUsage, 0, "–")
 	tput := func(mode string, t bench.Throughput, ceiling string) {
 		d := t.Report.Delays
-		u := t.Usage
-		u.Written = perEvent(u.Written, t.Events)
-		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), u, ceiling)
+		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), t.Usage, t.Events, ceiling)
 	}
 	tput("one workflow per event id", jr.PerEvent, share(jr.PerEvent.PerSecond(), jr.CeilingApplied))
 	tput(fmt.Sprintf("sharded (%d)", jr.Shards), jr.Sharded, "–")
@@ -173,33 +176,18 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
 			return
 		}
 		d := l.Report.Delays
-		u := l.Usage
-		u.Written = perEvent(u.Written, l.Events)
-		row("join, ack delay", fmt.Sprintf("%s at %.0f/s", mode, l.Rate), l.Rate, 0, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), u, "–")
+		row("join, ack delay", fmt.Sprintf("%s at %.0f/s", mode, l.Rate), l.Rate, 0, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), l.Usage, l.Events, "–")
 	}
 	lat("one workflow per event id", jr.PerEventLatency)
 	lat(fmt.Sprintf("sharded (%d)", jr.Shards), jr.ShardedLatency)
 	lat("the original's workload, sharded", jr.Original)
 	for _, r := range wr.Runs {
-		u := r.Usage
-		u.Written = perEvent(u.Written, r.Records)
-		row(r.Pipeline+", records", r.Mode, r.PerSecond(), r.ActionsPer1000(), "–", "–", u, share(r.PerSecond(), wr.Plain[r.Pipeline]))
+		row(r.Pipeline+", records", r.Mode, r.PerSecond(), r.ActionsPer1000(), "–", "–", r.Usage, r.Records, share(r.PerSecond(), wr.Plain[r.Pipeline]))
 	}
 	for _, p := range []string{"transactions", "likes"} {
 		if v := wr.Plain[p]; v > 0 {
 			fmt.Fprintf(out, "| %s, records | plain in-memory consumer (ceiling) | %.0f | – | – | – | – | – | – |\n", p, v)
 		}
 	}
-	fmt.Fprintln(out, "\nwritten: bytes the bench process wrote per event or record (stack, roles and load are one process)")
+	fmt.Fprintln(out, "\npeak RSS and bytes written are the bench process's: stack, roles and load are one process")
 }
-
-// perEvent divides bytes written by the events or records they were written for; the
-// table prints the quotient with perRecord.
-func perEvent(written int64, n int) int64 {
-	if n <= 0 {
-		return 0
-	}
-	return written / int64(n)
-}
-
-func perRecord(b int64) string { return fmt.Sprintf("%d B", b) }
