@@ -3,9 +3,11 @@ package workflows
 import (
 	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/tributary-dev/tributary/activities"
@@ -45,6 +47,19 @@ func followInput(env *testsuite.TestWorkflowEnvironment) *testInput {
 	// The stage watermark is the input's unless a test holds the stage back.
 	env.OnActivity(a.StageWatermark, mock.Anything, mock.Anything).Return(in.readStage)
 	return in
+}
+
+// queryAt asks the workflow query after d of test time and returns where its answer lands,
+// for the test to check once the run is over.
+func queryAt[T any](t *testing.T, env *testsuite.TestWorkflowEnvironment, d time.Duration, query string, args ...any) *T {
+	t.Helper()
+	into := new(T)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(query, args...)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(into))
+	}, d)
+	return into
 }
 
 // hold stops the input at t, as a bridge that is down would.

@@ -135,12 +135,7 @@ func TestJoinDuplicateArrival(t *testing.T) {
 	// signalled again (same offset, as after a bridge crash) is a redelivery.
 	signalAt(env, time.Second, arrival("e1", schemas.TopicJoin1, 1), arrival("e1", schemas.TopicJoin1, 2))
 	signalAt(env, 2*time.Second, arrival("e1", schemas.TopicJoin1, 2), arrival("e1", schemas.TopicJoin2, 3))
-	var status JoinStatus
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryStatus)
-		require.NoError(t, err)
-		require.NoError(t, v.Get(&status))
-	}, 3*time.Second)
+	status := queryAt[JoinStatus](t, env, 3*time.Second, QueryStatus)
 	signalAt(env, 4*time.Second, arrival("e1", schemas.TopicJoin3, 4))
 	env.ExecuteWorkflow(JoinWorkflow, perEvent())
 	var res JoinResult
@@ -275,12 +270,7 @@ func TestJoinDeadlineWaitsForTheInput(t *testing.T) {
 	in := followInput(env)
 	env.RegisterDelayedCallback(func() { in.hold(env.Now()) }, time.Second)
 	signalAt(env, time.Second, arrival("e1", schemas.TopicJoin1, 1))
-	var waiting JoinStatus
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryStatus)
-		require.NoError(t, err)
-		require.NoError(t, v.Get(&waiting))
-	}, 90*time.Second)
+	waiting := queryAt[JoinStatus](t, env, 90*time.Second, QueryStatus)
 	// The bridge is back: what waited arrives, with the watermark it had reached.
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalJoinArrivals, schemas.JoinSignal{

@@ -128,12 +128,7 @@ func TestTravelerKnownTrajectory(t *testing.T) {
 	for i, r := range rs {
 		readingsAt(env, time.Duration(i+1)*time.Second, r)
 	}
-	var cur TravelerCurrent
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryCurrent, "")
-		require.NoError(t, err)
-		require.NoError(t, v.Get(&cur))
-	}, 8500*time.Millisecond)
+	cur := queryAt[TravelerCurrent](t, env, 8500*time.Millisecond, QueryCurrent, "")
 	env.ExecuteWorkflow(TravelerWorkflow, perTraveler())
 	require.NoError(t, env.GetWorkflowError(), "the run ends once its traveler went quiet")
 	require.True(t, cur.Known)

@@ -168,12 +168,7 @@ func TestWindowWaitsForTheInput(t *testing.T) {
 		Partials:  []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 5)},
 		Watermark: wt0,
 	}, &first)
-	var waiting WindowStatus
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryStatus)
-		require.NoError(t, err)
-		require.NoError(t, v.Get(&waiting))
-	}, 30*time.Second)
+	waiting := queryAt[WindowStatus](t, env, 30*time.Second, QueryStatus)
 	// The bridge is back and delivers what waited: a record of the same window.
 	sendBatch(env, 30*time.Second, schemas.WindowBatch{
 		Ranges:    []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 1, To: 1}},
@@ -250,19 +245,11 @@ func TestWindowPrunesFinishedVisitSources(t *testing.T) {
 	sendBatch(env, time.Second, piece, &first)
 	sendBatch(env, 2*time.Second, piece, &repeatOpen)
 	sendBatch(env, 3*time.Second, schemas.WindowBatch{Ranges: []schemas.OffsetRange{kafka}}, &other)
-	var before, after WindowStatus
-	query := func(into *WindowStatus) func() {
-		return func() {
-			v, err := env.QueryWorkflow(QueryStatus)
-			require.NoError(t, err)
-			require.NoError(t, v.Get(into))
-		}
-	}
-	env.RegisterDelayedCallback(query(&before), 4*time.Second)
+	before := queryAt[WindowStatus](t, env, 4*time.Second, QueryStatus)
 	// 10:01:10 closes the minute; the visit ended at 10:00:20, so from 10:01:30 the next
 	// batch finds its entry pruned.
 	sendBatch(env, 94*time.Second, schemas.WindowBatch{Ranges: []schemas.OffsetRange{{Topic: "sensor-readings", Partition: 0, From: 6, To: 7}}, Watermark: wt0.Add(94 * time.Second)}, &wake)
-	env.RegisterDelayedCallback(query(&after), 95*time.Second)
+	after := queryAt[WindowStatus](t, env, 95*time.Second, QueryStatus)
 	sendBatch(env, 96*time.Second, piece, &repeatFinal)
 	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 100*time.Second)
 	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: schemas.PipelineSensors, Windows: minute})
@@ -357,12 +344,7 @@ func TestSensorMinuteWaitsForTheStage(t *testing.T) {
 		Ranges:   []schemas.OffsetRange{{Topic: schemas.VisitSourcePrefix + "t1/s1", From: wt0.UnixMilli(), To: wt0.Add(5 * time.Second).UnixMilli()}},
 		Partials: []schemas.WindowPartial{partial("s1|car", time.Minute, wt0, 10)},
 	}, &first)
-	var waiting WindowStatus
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryStatus)
-		require.NoError(t, err)
-		require.NoError(t, v.Get(&waiting))
-	}, 90*time.Second)
+	waiting := queryAt[WindowStatus](t, env, 90*time.Second, QueryStatus)
 	// The traveler flushes its visit, then clears its hold.
 	sendBatch(env, 91*time.Second, schemas.WindowBatch{
 		Ranges:   []schemas.OffsetRange{{Topic: schemas.VisitSourcePrefix + "t2/s1", From: wt0.Add(10 * time.Second).UnixMilli(), To: wt0.Add(15 * time.Second).UnixMilli()}},
