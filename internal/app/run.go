@@ -186,7 +186,7 @@ func StartStack(cfg config.Config, log *slog.Logger, out io.Writer) (*Stack, err
 	if err != nil {
 		return nil, err
 	}
-	broker, err := embedded.StartBroker(embedded.BrokerOptions{Port: kport, DataDir: filepath.Join(cfg.StateDir, "kafka"), Partitions: cfg.Partitions})
+	broker, err := embedded.StartBroker(embedded.BrokerOptions{Port: kport, DataDir: filepath.Join(cfg.StateDir, "kafka"), Partitions: cfg.Partitions, Log: log})
 	if err != nil {
 		return nil, err
 	}

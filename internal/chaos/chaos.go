@@ -60,6 +60,9 @@ type Options struct {
 	// Temporal runs no task, the bridges' deliveries wait, and they must pause their
 	// partitions rather than buffer the input.
 	WorkersDown time.Duration
+	// Plan, if set, is done instead of faults drawn from the seed (Faults, StackDown and
+	// WorkersDown are then ignored): a run aimed at one interleaving.
+	Plan []Fault
 	// JoinShards is the join's shard count (0: one workflow per event).
 	JoinShards int
 	// Settle bounds the wait for outputs to catch up after the load.
@@ -119,6 +122,11 @@ type Report struct {
 
 // plan draws the faults from the seed, before anything runs, so that a seed names a run.
 func plan(o Options) []Fault {
+	if o.Plan != nil {
+		faults := slices.Clone(o.Plan)
+		slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
+		return faults
+	}
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	bridge := func() string { return fmt.Sprintf("bridge-%d", 1+rng.IntN(2)) }
 	worker := func() string { return fmt.Sprintf("worker-%d", 1+rng.IntN(2)) }

@@ -2,6 +2,9 @@ package embedded
 
 import (
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -14,6 +17,8 @@ type BrokerOptions struct {
 	DataDir string
 	// Partitions is the default partition count of auto-created topics.
 	Partitions int
+	// Log receives what recovery after a crash did; nil discards it.
+	Log *slog.Logger
 }
 
 // Broker is a running in-process Kafka-protocol broker (kfake). It speaks the real wire
@@ -21,6 +26,7 @@ type BrokerOptions struct {
 // they do against a Kafka cluster.
 type Broker struct {
 	cluster *kfake.Cluster
+	dataDir string
 	// Address is the bootstrap host:port.
 	Address string
 }
@@ -28,6 +34,13 @@ type Broker struct {
 // StartBroker starts a single-node broker.
 func StartBroker(opts BrokerOptions) (*Broker, error) {
 	if err := checkPortFree("127.0.0.1", opts.Port, "-kafka"); err != nil {
+		return nil, err
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := recoverIfCrashed(opts, log); err != nil {
 		return nil, err
 	}
 	kopts := []kfake.Opt{
@@ -50,11 +63,17 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 		c.Close()
 		return nil, fmt.Errorf("embedded Kafka broker has no listen address")
 	}
-	return &Broker{cluster: c, Address: addrs[0]}, nil
+	return &Broker{cluster: c, dataDir: opts.DataDir, Address: addrs[0]}, nil
 }
 
-// Close flushes persisted state and stops the broker.
-func (b *Broker) Close() { b.cluster.Close() }
+// Close flushes persisted state, stops the broker, and marks the stop clean, so that the
+// next start skips the recovery a crash needs.
+func (b *Broker) Close() {
+	b.cluster.Close()
+	if b.dataDir != "" {
+		_ = os.WriteFile(filepath.Join(b.dataDir, cleanMark), nil, 0o644)
+	}
+}
 
 // StartLoopbackBroker starts an in-memory broker on a free loopback port, for tests.
 func StartLoopbackBroker(partitions int) (*Broker, error) {
