@@ -7,11 +7,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// localOptions run a local activity: storing and acking joins, flushing windows, looking up
-// a traveler's stored visits. A local activity costs fewer history events and less latency
-// than a regular one, as long as it does not wait on other workflows. Its attempts stop
-// after a minute (the SDK would otherwise stop at StartToCloseTimeout); runDurably then
-// goes on with a regular activity.
+// localOptions run a local activity: looking up a traveler's stored visits, and (in runs
+// recorded before versionRecordedWrites) storing and acking joins and flushing windows. A
+// local activity costs fewer history events and less latency than a regular one, as long
+// as it does not wait on other workflows. Its attempts stop after a minute (the SDK would
+// otherwise stop at StartToCloseTimeout); runDurably then goes on with a regular activity.
 var localOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    30 * time.Second,
 	ScheduleToCloseTimeout: time.Minute,
@@ -22,8 +22,8 @@ var localOptions = workflow.LocalActivityOptions{
 	},
 }
 
-// flushOptions run FlushVisits as a regular activity, retried until it succeeds: it waits
-// on the window workflows' updates, which a local activity would hold a workflow task for.
+// flushOptions run the activities that write results (FlushVisits, FlushWindows,
+// FinishJoins) as regular activities, retried until they succeed: see runRecorded.
 var flushOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: time.Minute,
 	RetryPolicy: &temporal.RetryPolicy{
@@ -55,6 +55,31 @@ func runDurably(ctx workflow.Context, activity any, result any, args ...any) err
 	}
 	workflow.GetLogger(ctx).Error("local activity keeps failing; retrying it as a regular activity", "err", err)
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, durableOptions), activity, args...).Get(ctx, result)
+}
+
+// versionRecordedWrites is the change id of writing results (window flushes, finished
+// joins) through regular activities instead of local ones (runRecorded).
+const versionRecordedWrites = "recorded-writes"
+
+// recordedWrites reports whether this run writes its results through runRecorded
+// (version 1); runs recorded before replay with runDurably.
+func recordedWrites(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, versionRecordedWrites, workflow.DefaultVersion, 1) == 1
+}
+
+// runRecorded runs an activity that writes results as a regular activity, retried until it
+// succeeds. Its input is written to the workflow's history before it runs, so every attempt
+// writes the same thing. A local activity runs inside the workflow task that decides what
+// to write: if that task then fails (the server killed, the task timed out, a new update
+// made it unhandled), the retried task decides again from a history that may have changed
+// (an update lost with the server's memory, a watermark read that failed this time, new
+// records applied first), and finding its own earlier write it keeps that one: the fault
+// suite lost records that way, counted in a window the retried run flushed again. With the
+// decision recorded first, a task that fails has written nothing, and the activity's own
+// retries repeat one recorded input. The server's eager execution hands the activity to
+// the worker in its answer to the workflow task, which saves the trip through matching.
+func runRecorded(ctx workflow.Context, activity any, result any, args ...any) error {
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, flushOptions), activity, args...).Get(ctx, result)
 }
 
 // runWriter names the running workflow run in the rows it writes, so that its own retried

@@ -79,6 +79,7 @@ type WindowStatus struct {
 func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
 	w := newWindower(p)
 	w.pruneSources = workflow.GetVersion(ctx, versionPruneSources, workflow.DefaultVersion, 1) == 1
+	w.recorded = recordedWrites(ctx)
 	if byInputWatermark(ctx) {
 		w.in = &inputClock{pipeline: p.Pipeline, at: &w.state.Input}
 		if p.Pipeline == schemas.PipelineSensors {
@@ -151,6 +152,8 @@ const versionPruneSources = "prune-visit-sources"
 type windower struct {
 	// pruneSources drops the Applied entries of visit sources once final (see prune).
 	pruneSources bool
+	// recorded flushes through runRecorded; runs recorded before use runDurably.
+	recorded bool
 	// in judges closes by the input watermark; nil in runs recorded before that change.
 	in    *inputClock
 	p     WindowParams
@@ -313,7 +316,11 @@ func (w *windower) flushDue(ctx workflow.Context) error {
 	req := activities.FlushRequest{Pipeline: w.p.Pipeline, Writer: runWriter(ctx), Windows: due, ClosedAt: now}
 	var a *activities.Activities
 	var res activities.FlushResult
-	if err := runDurably(ctx, a.FlushWindows, &res, req); err != nil {
+	run := runDurably
+	if w.recorded {
+		run = runRecorded
+	}
+	if err := run(ctx, a.FlushWindows, &res, req); err != nil {
 		return fmt.Errorf("flush %d windows: %w", len(due), err)
 	}
 	w.state.Stats.Closed += int64(len(due) - len(res.AlreadyFinal))

@@ -291,11 +291,10 @@ func TestWindowCarriedStateWithOldKeysMerges(t *testing.T) {
 	require.Equal(t, 60.0, rec.flushed[0].Partial.Sum)
 }
 
-// TestWindowOutlivesAnUnreachableDatabase: a flush that keeps failing for minutes (the
-// database down) does not fail the workflow: after a minute of local attempts it goes on as
-// a regular activity, retried until the database is back, and the window is written once.
-// (The test environment stops an unlimited retry after 10 attempts, about 3 minutes here;
-// the server does not.)
+// TestWindowOutlivesAnUnreachableDatabase: a flush that keeps failing (the database down)
+// does not fail the workflow: the activity is retried until the database is back, and the
+// window is written once. (The test environment stops an unlimited retry after 10 attempts,
+// about 40 seconds with these backoffs; the server does not.)
 func TestWindowOutlivesAnUnreachableDatabase(t *testing.T) {
 	rec := &flushRecorder{}
 	var mu sync.Mutex
@@ -308,7 +307,7 @@ func TestWindowOutlivesAnUnreachableDatabase(t *testing.T) {
 		if firstCall.IsZero() {
 			firstCall = env.Now()
 		}
-		down := env.Now().Before(firstCall.Add(150 * time.Second))
+		down := env.Now().Before(firstCall.Add(20 * time.Second))
 		mu.Unlock()
 		if down {
 			return activities.FlushResult{}, errors.New("database is unreachable")
@@ -327,7 +326,7 @@ func TestWindowOutlivesAnUnreachableDatabase(t *testing.T) {
 	require.ErrorAs(t, env.GetWorkflowError(), &canceled, "the workflow ends only when cancelled")
 	require.Len(t, rec.flushed, 1, "the window is written once the database is back")
 	require.Equal(t, int64(3), rec.flushed[0].Partial.Count)
-	require.Greater(t, calls, 12, "attempts went on past the local minute")
+	require.Greater(t, calls, 5, "the flush was retried while the database was down")
 }
 
 // The sensor minutes close by the stage watermark: while a traveler workflow holds readings

@@ -88,6 +88,9 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8192,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// The activities that write results start in the worker's answer to the workflow
+		// task that scheduled them (workflows.runRecorded), not after a trip through matching.
+		dynamicconfig.EnableActivityEagerExecution.Key(): true,
 	}
 	logger := newServerLogger(opts.Logger)
 	srv, err := temporal.NewServer(
