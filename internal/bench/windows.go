@@ -32,7 +32,7 @@ type WindowOptions struct {
 
 // DefaultWindowOptions are the sizes the README's figures come from.
 func DefaultWindowOptions() WindowOptions {
-	return WindowOptions{Records: 100000, PerRecordRecords: 1000, Videos: 10000, Shards: 8}
+	return WindowOptions{Records: 100000, PerRecordRecords: 1000, Videos: 200, Shards: 8}
 }
 
 // WindowRun is one pipeline in one mode.

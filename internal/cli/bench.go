@@ -135,6 +135,8 @@ func benchAll(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// The join's rows now, so that a window run that fails or is stopped leaves them shown.
+	printAll(out, jr, bench.WindowResult{})
 	wr, err := bench.RunWindows(ctx, wo, out, log)
 	if err != nil {
 		return err
