@@ -51,8 +51,10 @@ type Throughput struct {
 	Elapsed time.Duration
 	// Signals is how many signals the bridge sent for them.
 	Signals int64
-	Report  joinsim.Report
-	Usage   Usage
+	// HistoryEvents is how many history events the server wrote for them.
+	HistoryEvents int64
+	Report        joinsim.Report
+	Usage         Usage
 }
 
 // PerSecond is events resolved per second, from the first row's creation to the last ack.
@@ -233,6 +235,10 @@ func (b *bencher) startOffsets() (joinsim.Offsets, error) {
 
 func (b *bencher) throughput(ctx context.Context, run string, events int, r *app.Running) (Throughput, error) {
 	fmt.Fprintf(b.out, "throughput: %d events as fast as possible (%s)\n", events, run)
+	_, before, err := historyEvents(ctx, b.deps)
+	if err != nil {
+		return Throughput{}, err
+	}
 	mark := markUsage()
 	signals := r.JoinBridge.Stats.Signals.Load()
 	if _, err := b.produce(ctx, run, events, 0); err != nil {
@@ -242,8 +248,11 @@ func (b *bencher) throughput(ctx context.Context, run string, events int, r *app
 	if err != nil {
 		return Throughput{}, err
 	}
-	return Throughput{Events: events, Elapsed: rep.LastAck.Sub(rep.FirstArrival), Signals: r.JoinBridge.Stats.Signals.Load() - signals,
-		Report: rep, Usage: mark.since()}, nil
+	t := Throughput{Events: events, Elapsed: rep.LastAck.Sub(rep.FirstArrival), Signals: r.JoinBridge.Stats.Signals.Load() - signals,
+		Report: rep, Usage: mark.since()}
+	_, after, err := historyEvents(ctx, b.deps)
+	t.HistoryEvents = after - before
+	return t, err
 }
 
 func (b *bencher) latency(ctx context.Context, run string, rate float64, d time.Duration) (Latency, error) {

@@ -7,10 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
-
-	"github.com/tributary-dev/tributary/internal/app"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/progress"
 	"github.com/tributary-dev/tributary/internal/sensorsim"
@@ -129,36 +125,4 @@ func sensorRun(ctx context.Context, o SensorOptions, shards int, out io.Writer, 
 	stopRoles()
 	run.Runs, run.HistoryEvents, err = historyEvents(ctx, deps, workflows.WorkflowTraveler, workflows.WorkflowWindow)
 	return run, err
-}
-
-// historyEvents sums the runs and history events of the workflows of the given types.
-func historyEvents(ctx context.Context, deps *app.Deps, types ...string) (runs, events int64, err error) {
-	for _, typ := range types {
-		var token []byte
-		for {
-			resp, err := deps.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-				Namespace: deps.Config.Namespace, PageSize: 1000, NextPageToken: token, Query: fmt.Sprintf("WorkflowType = '%s'", typ),
-			})
-			if err != nil {
-				return runs, events, fmt.Errorf("list %s runs: %w", typ, err)
-			}
-			for _, e := range resp.Executions {
-				runs++
-				n := e.HistoryLength
-				if e.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-					// Visibility records a running workflow's length only when it closes.
-					d, err := deps.Temporal.DescribeWorkflowExecution(ctx, e.Execution.WorkflowId, e.Execution.RunId)
-					if err != nil {
-						return runs, events, fmt.Errorf("describe %s: %w", e.Execution.WorkflowId, err)
-					}
-					n = d.WorkflowExecutionInfo.HistoryLength
-				}
-				events += n
-			}
-			if token = resp.NextPageToken; len(token) == 0 {
-				break
-			}
-		}
-	}
-	return runs, events, nil
 }

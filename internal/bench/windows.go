@@ -41,7 +41,12 @@ type WindowRun struct {
 	Records        int
 	Elapsed        time.Duration
 	Updates        int64
-	Usage          Usage
+	// HistoryEvents is how many history events the server wrote for the run.
+	HistoryEvents int64
+	// Produced is how fast the project's producer (idempotent, acks=all) wrote the records
+	// to the broker before the run, in records per second.
+	Produced float64
+	Usage    Usage
 }
 
 // PerSecond is records taken in per second, until the bridge committed the last one.
@@ -97,9 +102,11 @@ func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int
 	defer closeStack()
 	cfg := deps.Config
 	spec, _ := pipelines.ByName(pipeline)
+	produceStart := time.Now()
 	if err := produceWindowRecords(ctx, deps.Producer, spec, n, videos); err != nil {
 		return run, 0, err
 	}
+	run.Produced = float64(n) / time.Since(produceStart).Seconds()
 	var plain float64
 	if measurePlain {
 		if plain, err = plainConsumer(ctx, cfg.KafkaBootstrap, spec, n); err != nil {
@@ -122,6 +129,9 @@ func windowRun(ctx context.Context, pipeline string, m windowMode, n, videos int
 	run.Updates = running.WindowBridges[pipeline].Pipeline().(*bridge.Window).Updates()
 	run.Usage = mark.since()
 	stopRoles()
+	if _, run.HistoryEvents, err = historyEvents(ctx, deps); err != nil {
+		return run, 0, err
+	}
 	return run, plain, nil
 }
 

@@ -145,20 +145,23 @@ func benchAll(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	return nil
 }
 
-// printAll writes the one table of `starter bench all`: rate, Temporal actions per 1,000
-// records, delay, the process's peak memory and bytes written, and the rate as a share of
-// the ceiling that bounds it (the server's workflow rate for per-event joins, the plain
-// in-memory consumer for windows).
+// printAll writes the one table of `starter bench all`: rate, Temporal actions and history
+// events per 1,000 records, delay, the process's peak memory and bytes written, and the rate
+// as a share of the ceiling that bounds it (the server's workflow rate for per-event joins,
+// the plain in-memory consumer for windows), beside the ceilings themselves.
 func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
-	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | p50 | p99 | peak RSS | written per record | vs ceiling |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|")
-	// row prints one scenario; n is the records or events it wrote its bytes for (0: none).
-	row := func(scenario, mode string, rate, actions float64, p50, p99 string, u bench.Usage, n int, ceiling string) {
-		written := "–"
+	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | history events / 1,000 | p50 | p99 | peak RSS | written per record | vs ceiling |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")
+	// row prints one scenario; n is the records or events it counts per (0: no such column).
+	row := func(scenario, mode string, rate, actions float64, history int64, p50, p99 string, u bench.Usage, n int, ceiling string) {
+		written, events := "–", "–"
 		if n > 0 {
 			written = fmt.Sprintf("%d B", u.Written/int64(n))
+			if history > 0 {
+				events = fmt.Sprintf("%.0f", 1000*float64(history)/float64(n))
+			}
 		}
-		fmt.Fprintf(out, "| %s | %s | %.0f | %.1f | %s | %s | %d MiB | %s | %s |\n", scenario, mode, rate, actions, p50, p99, u.PeakRSS>>20, written, ceiling)
+		fmt.Fprintf(out, "| %s | %s | %.0f | %.1f | %s | %s | %s | %d MiB | %s | %s |\n", scenario, mode, rate, actions, events, p50, p99, u.PeakRSS>>20, written, ceiling)
 	}
 	share := func(v, of float64) string {
 		if of <= 0 {
@@ -166,10 +169,14 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
 		}
 		return fmt.Sprintf("%.0f%%", 100*v/of)
 	}
-	row("server ceiling", "workflows started, signalled, completed", jr.CeilingApplied, 0, "–", "–", jr.CeilingUsage, 0, "–")
+	ceiling := func(scenario, mode string, rate float64) {
+		fmt.Fprintf(out, "| %s | %s (ceiling) | %.0f | – | – | – | – | – | – | – |\n", scenario, mode, rate)
+	}
+	ceiling("server", "SignalWithStart calls answered", jr.CeilingAccepted)
+	row("server", "workflows started, signalled, completed (ceiling)", jr.CeilingApplied, 0, 0, "–", "–", jr.CeilingUsage, 0, "–")
 	tput := func(mode string, t bench.Throughput, ceiling string) {
 		d := t.Report.Delays
-		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), t.Usage, t.Events, ceiling)
+		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), t.HistoryEvents, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), t.Usage, t.Events, ceiling)
 	}
 	tput("one workflow per event id", jr.PerEvent, share(jr.PerEvent.PerSecond(), jr.CeilingApplied))
 	tput(fmt.Sprintf("sharded (%d)", jr.Shards), jr.Sharded, "–")
@@ -178,17 +185,22 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
 			return
 		}
 		d := l.Report.Delays
-		row("join, ack delay", fmt.Sprintf("%s at %.0f/s", mode, l.Rate), l.Rate, 0, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), l.Usage, l.Events, "–")
+		row("join, ack delay", fmt.Sprintf("%s at %.0f/s", mode, l.Rate), l.Rate, 0, 0, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), l.Usage, l.Events, "–")
 	}
 	lat("one workflow per event id", jr.PerEventLatency)
 	lat(fmt.Sprintf("sharded (%d)", jr.Shards), jr.ShardedLatency)
 	lat("the original's workload, sharded", jr.Original)
+	produced := map[string]float64{}
 	for _, r := range wr.Runs {
-		row(r.Pipeline+", records", r.Mode, r.PerSecond(), r.ActionsPer1000(), "–", "–", r.Usage, r.Records, share(r.PerSecond(), wr.Plain[r.Pipeline]))
+		row(r.Pipeline+", records", r.Mode, r.PerSecond(), r.ActionsPer1000(), r.HistoryEvents, "–", "–", r.Usage, r.Records, share(r.PerSecond(), wr.Plain[r.Pipeline]))
+		produced[r.Pipeline] = max(produced[r.Pipeline], r.Produced)
 	}
 	for _, p := range []string{"transactions", "likes"} {
 		if v := wr.Plain[p]; v > 0 {
-			fmt.Fprintf(out, "| %s, records | plain in-memory consumer (ceiling) | %.0f | – | – | – | – | – | – |\n", p, v)
+			ceiling(p+", records", "plain in-memory consumer", v)
+		}
+		if v := produced[p]; v > 0 {
+			ceiling(p+", records", "broker, produced (idempotent, acks=all)", v)
 		}
 	}
 	fmt.Fprintln(out, "\npeak RSS and bytes written are the bench process's: stack, roles and load are one process")

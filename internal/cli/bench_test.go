@@ -12,22 +12,24 @@ import (
 // TestBenchTable: one row per scenario, bytes written per record, and each rate as a share
 // of the ceiling measured beside it.
 func TestBenchTable(t *testing.T) {
-	jr := bench.JoinResult{CeilingApplied: 40, Shards: 4,
-		PerEvent: bench.Throughput{Events: 1000, Elapsed: 50 * time.Second, Signals: 3000, Usage: bench.Usage{PeakRSS: 300 << 20, Written: 5_000_000}},
+	jr := bench.JoinResult{CeilingAccepted: 120, CeilingApplied: 40, Shards: 4,
+		PerEvent: bench.Throughput{Events: 1000, Elapsed: 50 * time.Second, Signals: 3000, HistoryEvents: 14000, Usage: bench.Usage{PeakRSS: 300 << 20, Written: 5_000_000}},
 		Sharded:  bench.Throughput{Events: 10000, Elapsed: 4 * time.Second, Signals: 2000},
 		Original: bench.Latency{Rate: 5, Events: 100},
 	}
 	wr := bench.WindowResult{Plain: map[string]float64{"likes": 100000},
-		Runs: []bench.WindowRun{{Pipeline: "likes", Mode: "pre-aggregated", Records: 50000, Elapsed: time.Second, Updates: 100}}}
+		Runs: []bench.WindowRun{{Pipeline: "likes", Mode: "pre-aggregated", Records: 50000, Elapsed: time.Second, Updates: 100, HistoryEvents: 600, Produced: 80000}}}
 	var out bytes.Buffer
 	printAll(&out, jr, wr)
 	table := out.String()
 	for _, want := range []string{
-		"| join, events | one workflow per event id | 20 | 3000.0 |",              // 1,000 events in 50 s, 3 signals each
-		"| 300 MiB | 5000 B | 50% |",                                              // 5 MB for 1,000 events; 20/s of a 40/s ceiling
-		"| join, events | sharded (4) | 2500 | 200.0 |",                           // 10,000 in 4 s
-		"| join, ack delay | the original's workload, sharded at 5/s | 5 |",       // the original's rate
-		"| likes, records | pre-aggregated | 50000 | 2.0 |",                       // 100 updates for 50,000 records
+		"| server | SignalWithStart calls answered (ceiling) | 120 |",
+		"| join, events | one workflow per event id | 20 | 3000.0 | 14000 |", // 1,000 events in 50 s, 3 signals and 14 history events each
+		"| 300 MiB | 5000 B | 50% |",                                         // 5 MB for 1,000 events; 20/s of a 40/s ceiling
+		"| join, events | sharded (4) | 2500 | 200.0 |",                      // 10,000 in 4 s
+		"| join, ack delay | the original's workload, sharded at 5/s | 5 |",  // the original's rate
+		"| likes, records | pre-aggregated | 50000 | 2.0 | 12 |",             // 100 updates and 600 history events for 50,000 records
+		"| likes, records | broker, produced (idempotent, acks=all) (ceiling) | 80000 |",
 		"| 50% |\n| likes, records | plain in-memory consumer (ceiling) | 100000", // half the plain consumer
 	} {
 		if !strings.Contains(table, want) {
