@@ -36,16 +36,32 @@ type FinishJoinsRequest struct {
 }
 
 // FinishJoinsResult says which events another run had already finished: their rows were
-// recorded as late and no ack was sent for them.
+// recorded as late and no ack was sent for them; and which this run had.
 type FinishJoinsResult struct {
 	AlreadyFinal []string
+	// Kept are the events an earlier attempt of this run stored with fewer rows than asked
+	// now, by event id (see FinishJoins).
+	Kept map[string]KeptJoin
+}
+
+// KeptJoin is an event stored by an earlier attempt of the same run, which stands.
+type KeptJoin struct {
+	// Status is the stored status, acked then.
+	Status string
+	// LateRows is how many of the rows asked now it lacks: they were recorded as late.
+	LateRows int
 }
 
 // FinishJoins stores each finished event's rows (topicN in table dataN), its joined row and
 // its ack (in the outbox, which relays it exactly once) in one transaction. An event that
 // another workflow run already finished is not written again: its rows become late records
-// and it gets no second ack. An event this run already finished (a retried attempt) is
-// left as it is, so nothing is counted or acked twice.
+// and it gets no second ack. An event this run already finished is left as it is, so
+// nothing is counted or acked twice. That is a retried attempt of this activity, or a
+// retried workflow task: the local activity ran in a task that then failed (the server
+// killed, a timeout), and the retried task, deciding again, may have applied rows that came
+// meanwhile (signals only add to a history) and finished the event with more rows. The
+// stored event stands, as acked, and the rows it lacks are recorded as late, so each row is
+// in its event or late, once.
 func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (FinishJoinsResult, error) {
 	var res FinishJoinsResult
 	now := time.Now().UTC()
@@ -59,13 +75,31 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 		var acks []*kafka.Message
 		late := append([]schemas.JoinArrival(nil), req.Late...)
 		for _, ev := range req.Events {
-			if w, ok := final[ev.EventID]; ok {
-				if w != req.Writer {
+			if stored, ok := final[ev.EventID]; ok {
+				if stored.Writer != req.Writer {
 					res.AlreadyFinal = append(res.AlreadyFinal, ev.EventID)
 					late = append(late, ev.Rows...)
+					continue
 				}
-				// Finished by this run already (an earlier attempt of this activity
-				// committed): its rows and ack are written, and are not written again.
+				// Finished by this run already: its rows and ack are written, and are not
+				// written again; rows the stored event lacks are late.
+				had := map[string]bool{}
+				for _, t := range strings.Split(stored.Topics, ",") {
+					had[t] = true
+				}
+				k := KeptJoin{Status: stored.Status}
+				for _, r := range ev.Rows {
+					if !had[r.Topic] {
+						late = append(late, r)
+						k.LateRows++
+					}
+				}
+				if k.LateRows > 0 || k.Status != ev.Status {
+					if res.Kept == nil {
+						res.Kept = map[string]KeptJoin{}
+					}
+					res.Kept[ev.EventID] = k
+				}
 				continue
 			}
 			j := schemas.JoinedEvent{EventID: ev.EventID, Status: ev.Status, Duplicates: ev.Duplicates, Writer: req.Writer, StoredAt: now}
@@ -126,9 +160,10 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 	return res, nil
 }
 
-// finishedBy returns, for the events already stored, the run that stored them.
-func finishedBy(tx *gorm.DB, events []FinishedJoin) (map[string]string, error) {
-	final := make(map[string]string)
+// finishedBy returns the events already stored: the run that stored them, their topics and
+// their status.
+func finishedBy(tx *gorm.DB, events []FinishedJoin) (map[string]schemas.JoinedEvent, error) {
+	final := make(map[string]schemas.JoinedEvent)
 	ids := make([]string, 0, len(events))
 	for _, ev := range events {
 		ids = append(ids, ev.EventID)
@@ -136,11 +171,11 @@ func finishedBy(tx *gorm.DB, events []FinishedJoin) (map[string]string, error) {
 	for start := 0; start < len(ids); start += 500 {
 		end := min(start+500, len(ids))
 		var found []schemas.JoinedEvent
-		if err := tx.Select("event_id", "writer").Where("event_id IN ?", ids[start:end]).Find(&found).Error; err != nil {
+		if err := tx.Select("event_id", "writer", "topics", "status").Where("event_id IN ?", ids[start:end]).Find(&found).Error; err != nil {
 			return nil, fmt.Errorf("look up finished events: %w", err)
 		}
 		for _, f := range found {
-			final[f.EventID] = f.Writer
+			final[f.EventID] = f
 		}
 	}
 	return final, nil

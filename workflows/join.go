@@ -78,13 +78,12 @@ type JoinResult struct {
 }
 
 // JoinWorkflow joins rows of the three join topics by event id. When an id has a row from
-// every topic, or its deadline passes first, one activity stores its rows and joined event
-// and emits its ack. The deadline counts in input time: an event is incomplete once
+// every topic, or its deadline passes first, one local activity stores its rows and joined
+// event and emits its ack. The deadline counts in input time: an event is incomplete once
 // the join's input watermark has passed its first row's time plus the deadline, so rows
 // that wait in Kafka behind an outage or a backlog still complete it.
 func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 	j := newJoiner(ctx, p)
-	j.recorded = recordedWrites(ctx)
 	if byInputWatermark(ctx) {
 		j.in = (&inputClock{pipeline: schemas.PipelineJoin, at: &j.state.Input}).holdReads(ctx)
 	}
@@ -107,8 +106,6 @@ type joiner struct {
 	state *JoinState
 	// in judges deadlines by the input watermark; nil in runs recorded before that change.
 	in *inputClock
-	// recorded finishes joins through runRecorded; runs recorded before use runDurably.
-	recorded bool
 	// lastBase is the newest deadline base given, so deadlines keep the queue's order.
 	lastBase time.Time
 	writer   string
@@ -288,11 +285,7 @@ func (j *joiner) collect(now time.Time) activities.FinishJoinsRequest {
 func (j *joiner) finish(ctx workflow.Context, req activities.FinishJoinsRequest) error {
 	var a *activities.Activities
 	var res activities.FinishJoinsResult
-	run := runDurably
-	if j.recorded {
-		run = runRecorded
-	}
-	if err := run(ctx, a.FinishJoins, &res, req); err != nil {
+	if err := runDurably(ctx, a.FinishJoins, &res, req); err != nil {
 		return fmt.Errorf("finish %d joins: %w", len(req.Events), err)
 	}
 	already := map[string]bool{}
@@ -300,17 +293,22 @@ func (j *joiner) finish(ctx workflow.Context, req activities.FinishJoinsRequest)
 		already[id] = true
 	}
 	for _, ev := range req.Events {
+		status := ev.Status
+		if k, ok := res.Kept[ev.EventID]; ok {
+			status = k.Status
+			j.state.Stats.Late += int64(k.LateRows)
+		}
 		switch {
 		case already[ev.EventID]:
 			j.state.Stats.Late += int64(len(ev.Rows))
-		case ev.Status == schemas.JoinComplete:
+		case status == schemas.JoinComplete:
 			j.state.Stats.Complete++
 		default:
 			j.state.Stats.Incomplete++
 		}
 		j.remember(ev.EventID)
 		if !j.p.Sharded {
-			j.result = &JoinResult{Status: ev.Status, Duplicates: ev.Duplicates}
+			j.result = &JoinResult{Status: status, Duplicates: ev.Duplicates}
 		}
 	}
 	return nil

@@ -7,8 +7,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// localOptions run a local activity: looking up a traveler's stored visits, and (in runs
-// recorded before versionRecordedWrites) storing and acking joins and flushing windows. A
+// localOptions run a local activity: storing and acking joins, looking up a traveler's
+// stored visits, and (in runs recorded before versionRecordedWrites) flushing windows. A
 // local activity costs fewer history events and less latency than a regular one, as long
 // as it does not wait on other workflows. Its attempts stop after a minute (the SDK would
 // otherwise stop at StartToCloseTimeout); runDurably then goes on with a regular activity.
@@ -22,8 +22,8 @@ var localOptions = workflow.LocalActivityOptions{
 	},
 }
 
-// flushOptions run the activities that write results (FlushVisits, FlushWindows,
-// FinishJoins) as regular activities, retried until they succeed: see runRecorded.
+// flushOptions run the activities that write aggregates (FlushVisits, FlushWindows) as
+// regular activities, retried until they succeed: see runRecorded.
 var flushOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: time.Minute,
 	RetryPolicy: &temporal.RetryPolicy{
@@ -57,12 +57,12 @@ func runDurably(ctx workflow.Context, activity any, result any, args ...any) err
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, durableOptions), activity, args...).Get(ctx, result)
 }
 
-// versionRecordedWrites is the change id of writing results (window flushes, finished
-// joins) through regular activities instead of local ones (runRecorded).
+// versionRecordedWrites is the change id of flushing windows through a regular activity
+// instead of a local one (runRecorded).
 const versionRecordedWrites = "recorded-writes"
 
-// recordedWrites reports whether this run writes its results through runRecorded
-// (version 1); runs recorded before replay with runDurably.
+// recordedWrites reports whether this run flushes through runRecorded (version 1); runs
+// recorded before replay with runDurably.
 func recordedWrites(ctx workflow.Context) bool {
 	return workflow.GetVersion(ctx, versionRecordedWrites, workflow.DefaultVersion, 1) == 1
 }
@@ -78,6 +78,9 @@ func recordedWrites(ctx workflow.Context) bool {
 // decision recorded first, a task that fails has written nothing, and the activity's own
 // retries repeat one recorded input. The server's eager execution hands the activity to
 // the worker in its answer to the workflow task, which saves the trip through matching.
+// (A join's finish stays local, for its latency: its input is signals, which a history only
+// gains, so a retried task finishes the same events, at most with more rows, and
+// FinishJoins keeps what an earlier attempt stored and records the extra rows late.)
 func runRecorded(ctx workflow.Context, activity any, result any, args ...any) error {
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, flushOptions), activity, args...).Get(ctx, result)
 }

@@ -9,6 +9,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
+// clusterID is the embedded broker's cluster id.
+const clusterID = "tributary"
+
 // BrokerOptions say where the embedded Kafka-protocol broker listens and keeps its data.
 type BrokerOptions struct {
 	// Port is the loopback port clients bootstrap from.
@@ -46,7 +49,7 @@ func StartBroker(opts BrokerOptions) (*Broker, error) {
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.Ports(opts.Port),
-		kfake.ClusterID("tributary"),
+		kfake.ClusterID(clusterID),
 	}
 	if opts.Partitions > 0 {
 		kopts = append(kopts, kfake.DefaultNumPartitions(opts.Partitions))
