@@ -154,14 +154,17 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")
 	// row prints one scenario; n is the records or events it counts per (0: no such column).
 	row := func(scenario, mode string, rate, actions float64, history int64, p50, p99 string, u bench.Usage, n int, ceiling string) {
-		written, events := "–", "–"
+		written, events, perK := "–", "–", "–"
+		if actions > 0 {
+			perK = fmt.Sprintf("%.1f", actions)
+		}
 		if n > 0 {
 			written = fmt.Sprintf("%d B", u.Written/int64(n))
 			if history > 0 {
 				events = fmt.Sprintf("%.0f", 1000*float64(history)/float64(n))
 			}
 		}
-		fmt.Fprintf(out, "| %s | %s | %.0f | %.1f | %s | %s | %s | %d MiB | %s | %s |\n", scenario, mode, rate, actions, events, p50, p99, u.PeakRSS>>20, written, ceiling)
+		fmt.Fprintf(out, "| %s | %s | %.0f | %s | %s | %s | %s | %d MiB | %s | %s |\n", scenario, mode, rate, perK, events, p50, p99, u.PeakRSS>>20, written, ceiling)
 	}
 	share := func(v, of float64) string {
 		if of <= 0 {
