@@ -218,6 +218,10 @@ func (b *bencher) await(ctx context.Context, run string, events int, limit time.
 		if from, err = joinsim.Collect(ctx, b.deps.Config.KafkaBootstrap, run, from, time.Second, &rep); err != nil {
 			return rep, err
 		}
+		if err := ctx.Err(); err != nil { // interrupted: Collect returns what it has
+			bar.Done()
+			return rep, err
+		}
 		bar.Set(rep.Resolved())
 	}
 	bar.Done()

@@ -1,0 +1,47 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/embedded"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/schemas"
+)
+
+// TestAwaitStopsWhenInterrupted: waiting for acks that never come ends as soon as the
+// bench is interrupted (Ctrl-C, SIGTERM), not at the run's time limit.
+func TestAwaitStopsWhenInterrupted(t *testing.T) {
+	broker, err := embedded.StartLoopbackBroker(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	if err := kafkaio.EnsureTopics(context.Background(), broker.Address, 1, schemas.TopicAck); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.KafkaBootstrap = broker.Address
+	b := &bencher{deps: &app.Deps{Config: cfg}, out: io.Discard, log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.await(ctx, "never", 1, 10*time.Minute)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("await ended with %v, want the interruption", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("await still waiting 30 s after the interruption")
+	}
+}
