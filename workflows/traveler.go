@@ -277,13 +277,15 @@ func (t *travelers) settle(ctx workflow.Context, force bool) (bool, error) {
 	}
 	held := len(t.closed) + len(t.rejected)
 	if held == 0 {
-		return false, t.clearStage(ctx)
+		t.clearStage(ctx)
+		return false, nil
 	}
 	if t.heldSince.IsZero() {
 		t.heldSince = now
 	}
 	if !force && held < maxHeldVisits && now.Before(t.heldSince.Add(t.p.FlushDelay)) {
-		return false, t.clearStage(ctx)
+		t.clearStage(ctx)
+		return false, nil
 	}
 	t.heldSince = time.Time{}
 	req := activities.FlushVisitsRequest{Writer: t.writer, Visits: t.closed, Rejected: t.rejected}
@@ -302,20 +304,22 @@ func (t *travelers) settle(ctx workflow.Context, force bool) (bool, error) {
 	t.state.Stats.Visits += int64(len(req.Visits))
 	t.state.Stats.Rejected += int64(len(req.Rejected))
 	t.state.Stats.LatePartials += int64(res.LatePartials)
-	return true, t.clearStage(ctx)
+	t.clearStage(ctx)
+	return true, nil
 }
 
 // clearStage records the oldest reading the workflow still holds (in a visit open or ended
 // and not flushed, or waiting out the disorder) once it has applied a new stage mark or
 // that oldest reading changed. A record refused because a delivery not applied yet came
-// meanwhile is made again after it.
-func (t *travelers) clearStage(ctx workflow.Context) error {
+// meanwhile is made again after it. A record that fails only delays the sensor minutes,
+// which wait on the old record meanwhile; the next settle tries again.
+func (t *travelers) clearStage(ctx workflow.Context) {
 	if !t.stage || t.state.Mark == 0 {
-		return nil
+		return
 	}
 	oldest := t.oldestHeld()
 	if t.state.Mark == t.state.Cleared && oldest.Equal(t.state.ClearedOldest) {
-		return nil
+		return
 	}
 	var a *activities.Activities
 	var ok bool
@@ -323,14 +327,12 @@ func (t *travelers) clearStage(ctx workflow.Context) error {
 		Mark: t.state.Mark, Oldest: oldest}
 	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, watermarkOptions), a.ClearStage, req).Get(ctx, &ok)
 	if err != nil {
-		// The sensor minutes wait on the old record meanwhile; the next settle tries again.
 		workflow.GetLogger(ctx).Warn("clear stage marks", "err", err)
-		return nil
+		return
 	}
 	if ok {
 		t.state.Cleared, t.state.ClearedOldest = req.Mark, oldest
 	}
-	return nil
 }
 
 // oldestHeld is the event time of the oldest reading the workflow holds: in a visit open or

@@ -2,11 +2,9 @@ package watermark_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/tributary-dev/tributary/internal/db"
 	"github.com/tributary-dev/tributary/internal/watermark"
 	"github.com/tributary-dev/tributary/schemas"
 )
@@ -16,10 +14,7 @@ import (
 // has not flushed, and a mark a dead bridge reserved holds nothing back.
 func TestStageWatermarkWaitsForHeldInput(t *testing.T) {
 	ctx := context.Background()
-	g, err := db.Open(filepath.Join(t.TempDir(), "w.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := openDB(t)
 	base := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 	at := func(d time.Duration) time.Time { return base.Add(d) }
 	if err := watermark.Ensure(ctx, g, "p", "in", 1); err != nil {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/tributary-dev/tributary/internal/db"
 	"github.com/tributary-dev/tributary/internal/watermark"
 	"github.com/tributary-dev/tributary/schemas"
@@ -13,10 +15,7 @@ import (
 
 func TestWatermarkIsTheSlowestPartitionAndNeverFalls(t *testing.T) {
 	ctx := context.Background()
-	g, err := db.Open(filepath.Join(t.TempDir(), "w.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := openDB(t)
 	read := func() time.Time {
 		t.Helper()
 		w, err := watermark.Read(ctx, g, "p")
@@ -68,4 +67,14 @@ func TestWatermarkIsTheSlowestPartitionAndNeverFalls(t *testing.T) {
 	if w, err := watermark.Read(ctx, g, "other"); err != nil || !w.IsZero() {
 		t.Fatalf("another pipeline: %s, %v", w, err)
 	}
+}
+
+// openDB opens a fresh results database (SQLite) with every table.
+func openDB(t *testing.T) *gorm.DB {
+	t.Helper()
+	g, err := db.Open(filepath.Join(t.TempDir(), "w.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
