@@ -120,13 +120,18 @@ type Report struct {
 	PeakRSS map[string]int64
 }
 
-// plan draws the faults from the seed, before anything runs, so that a seed names a run.
+// plan is the run's faults in time order: the given Plan, or those drawn from the seed.
 func plan(o Options) []Fault {
-	if o.Plan != nil {
-		faults := slices.Clone(o.Plan)
-		slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
-		return faults
+	faults := slices.Clone(o.Plan)
+	if o.Plan == nil {
+		faults = draw(o)
 	}
+	slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
+	return faults
+}
+
+// draw draws the faults from the seed, before anything runs, so that a seed names a run.
+func draw(o Options) []Fault {
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	bridge := func() string { return fmt.Sprintf("bridge-%d", 1+rng.IntN(2)) }
 	worker := func() string { return fmt.Sprintf("worker-%d", 1+rng.IntN(2)) }
@@ -156,7 +161,6 @@ func plan(o Options) []Fault {
 	if o.WorkersDown > 0 {
 		faults = append(faults, Fault{At: o.Duration / 4, Kind: FaultStopWorkers, Targets: []string{"worker-1", "worker-2"}, Down: o.WorkersDown})
 	}
-	slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
 	return faults
 }
 
