@@ -323,6 +323,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		if !sleep(sctx, 2*time.Second) {
 			// Something is stuck: every process writes its goroutines to its log (Go's
 			// SIGQUIT) before it ends.
+			for _, c := range rep.Outcome.Checks {
+				fmt.Fprint(o.Out, explainTravelers(ctx, temporalAddr, results, l, c.travelers))
+			}
 			for _, p := range procs {
 				p.signal(syscall.SIGQUIT)
 			}

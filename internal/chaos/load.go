@@ -39,6 +39,8 @@ type load struct {
 	mu sync.Mutex
 	// acked is when the broker acknowledged each transaction, like and reading, by ref.
 	acked map[ref]time.Time
+	// placed is where the broker put each reading, for explaining a visit found wrong.
+	placed map[ref]kafka.TopicPartition
 	// eventSent and eventAcked are when each join event was sent and when the broker had
 	// acknowledged the last of its rows.
 	eventSent  map[string]time.Time
@@ -83,7 +85,7 @@ func newLoad(bootstrap, runID string, seed uint64) (*load, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load producer: %w", err)
 	}
-	l := &load{runID: runID, seed: seed, p: p, acked: map[ref]time.Time{},
+	l := &load{runID: runID, seed: seed, p: p, acked: map[ref]time.Time{}, placed: map[ref]kafka.TopicPartition{},
 		eventSent: map[string]time.Time{}, eventAcked: map[string]time.Time{}, eventRows: map[string][]rowAck{}, done: make(chan struct{}),
 		visitDue: SensorIdleGap + sensorDisorder + 3*time.Second}
 	go l.reports()
@@ -107,6 +109,9 @@ func (l *load) reports() {
 			switch o := m.Opaque.(type) {
 			case ref:
 				l.acked[o] = now
+				if o.kind == 'r' {
+					l.placed[o] = m.TopicPartition
+				}
 			case eventRow:
 				if now.After(l.eventAcked[string(o)]) {
 					l.eventAcked[string(o)] = now

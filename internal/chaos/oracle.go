@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ type Check struct {
 	Excused int
 	// Differences describe the first results that differ.
 	Differences []string
+	// travelers are the first travelers whose visits differ, for explainTravelers.
+	travelers []string
 }
 
 func (c *Check) differ(format string, args ...any) {
@@ -50,6 +53,13 @@ func (c *Check) differ(format string, args ...any) {
 func (c *Check) describe(format string, args ...any) {
 	if len(c.Differences) < 5 {
 		c.Differences = append(c.Differences, fmt.Sprintf(format, args...))
+	}
+}
+
+// noteTraveler keeps one of the first travelers whose visits differ.
+func (c *Check) noteTraveler(id string) {
+	if len(c.travelers) < 3 && !slices.Contains(c.travelers, id) {
+		c.travelers = append(c.travelers, id)
 	}
 }
 
@@ -404,14 +414,17 @@ func sensorsCheck(ctx context.Context, bootstrap string, db *gorm.DB, l *load, a
 		case len(got) == 0:
 			c.Lost += w.Readings
 			c.differ("visit %s: not stored", id)
+			c.noteTraveler(w.TravelerID)
 		case len(got) > 1:
 			c.Duplicated += len(got) - 1
 			c.differ("visit %s: stored %d times (split)", id, len(got))
+			c.noteTraveler(w.TravelerID)
 		default:
 			g := got[0]
 			if !g.Entered.Equal(w.Entered) || !g.Left.Equal(w.Left) || g.Readings != w.Readings ||
 				!near(g.MinSpeed, w.MinSpeed) || !near(g.MaxSpeed, w.MaxSpeed) || !near(g.AvgSpeed, w.AvgSpeed) {
 				c.differ("visit %s: stored %d readings %s..%s, want %d %s..%s", id, g.Readings, g.Entered, g.Left, w.Readings, w.Entered, w.Left)
+				c.noteTraveler(w.TravelerID)
 			}
 		}
 	}
