@@ -14,7 +14,9 @@ import (
 const versionInputWatermark = "input-watermark"
 
 // versionWatermarkNextTask is the change id of trusting a watermark a signal-fed workflow
-// read only from its next workflow task on (inputClock.held).
+// read only from its next workflow task on (inputClock.held). Version 2 knows the next task
+// by its history length alone: version 1 also took a later workflow time for one, but that
+// time moves within a task whenever a local activity returns.
 const versionWatermarkNextTask = "watermark-next-task"
 
 // versionStageWatermark is the change id of closing the sensor minutes by the stage
@@ -87,18 +89,34 @@ type inputClock struct {
 	// length heldIn.
 	held   time.Time
 	heldIn int
+	// byLength knows the next task by its history length alone (version 2 of
+	// watermark-next-task).
+	byLength bool
 }
 
 // nextTask reports whether the workflow runs a later task than the one that read held:
-// its history grew, or its time moved (the 1 ms timer wake arms guarantees both).
+// its history grew (every task starts with a longer history than the last; within a task
+// the length stays). Runs of version 1 also took a later workflow time for a later task,
+// which a local activity returning within the same task gives too: a visit was ended on a
+// watermark read in that very task, before a signal the server had accepted meanwhile.
+// The SDK's test environment keeps no history length (zero unless a test sets one); there
+// the clock, which only its timers move, tells the next task.
 func (c *inputClock) nextTask(ctx workflow.Context) bool {
-	return workflow.GetInfo(ctx).GetCurrentHistoryLength() > c.heldIn || workflow.Now(ctx).After(c.readAt)
+	length := workflow.GetInfo(ctx).GetCurrentHistoryLength()
+	if length > c.heldIn {
+		return true
+	}
+	if c.byLength && length > 0 {
+		return false
+	}
+	return workflow.Now(ctx).After(c.readAt)
 }
 
 // holdReads makes the clock trust each watermark it reads only from the next workflow
 // task on (bySignal), in runs of version watermark-next-task.
 func (c *inputClock) holdReads(ctx workflow.Context) *inputClock {
-	c.bySignal = workflow.GetVersion(ctx, versionWatermarkNextTask, workflow.DefaultVersion, 1) == 1
+	v := workflow.GetVersion(ctx, versionWatermarkNextTask, workflow.DefaultVersion, 2)
+	c.bySignal, c.byLength = v >= 1, v >= 2
 	return c
 }
 
