@@ -58,6 +58,13 @@ func ConsumerConfig(bootstrap, group string) kafka.ConfigMap {
 	c["fetch.wait.max.ms"] = 10
 	c["session.timeout.ms"] = 10000
 	c["heartbeat.interval.ms"] = 1000
+	// The rebalance timeout a member sends with its JoinGroup. A member that joined a
+	// rebalance and then died holds its share of partitions until the coordinator gives up
+	// on its SyncGroup, which the embedded broker (kfake) does only after this long: with
+	// librdkafka's default of five minutes, the fault suite saw a partition read by nobody
+	// for minutes after a bridge was killed mid-rebalance. A bridge polls within seconds,
+	// even while its deliveries wait (Bridge.await).
+	c["max.poll.interval.ms"] = 30000
 	c["partition.assignment.strategy"] = "cooperative-sticky"
 	return c
 }
