@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -256,6 +258,7 @@ func (w *Window) update(ctx context.Context, workflowID string, b schemas.Window
 	h, err := w.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID:     batchUpdateID(b),
 			UpdateName:   workflows.UpdateWindowBatch,
 			Args:         []any{b},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -265,6 +268,18 @@ func (w *Window) update(ctx context.Context, workflowID string, b schemas.Window
 		return ack, err
 	}
 	return ack, h.Get(ctx, &ack)
+}
+
+// batchUpdateID names a batch's update by the offsets it carries. The same records sent
+// again (an answer lost with the connection, a server killed after it applied them) are
+// the same update, and the server answers with the first outcome, late partials included;
+// under an id of its own the repeat would only learn that the offsets were applied.
+func batchUpdateID(b schemas.WindowBatch) string {
+	h := sha256.New()
+	for _, r := range b.Ranges {
+		fmt.Fprintf(h, "%s/%d:%d-%d\n", r.Topic, r.Partition, r.From, r.To)
+	}
+	return "batch-" + hex.EncodeToString(h.Sum(nil))
 }
 
 // recordLate records the Kafka records of late partials, each once (a record is in one
