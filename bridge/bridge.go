@@ -185,10 +185,6 @@ func New(p Pipeline, opts Options) (*Bridge, error) {
 	conf["enable.partition.eof"] = true
 	// What a bridge fetches ahead of its deliveries stays bounded (see also await).
 	conf["queued.max.messages.kbytes"] = 16 * 1024
-	// A bridge polls at least twice a second, also while its deliveries wait (await), so
-	// the group can be quick: this is also how long a rebalance waits for a member that
-	// does not rejoin, such as one killed in the middle of it.
-	conf["max.poll.interval.ms"] = 30000
 	c, err := kafka.NewConsumer(&conf)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: consumer: %w", p.Name(), err)

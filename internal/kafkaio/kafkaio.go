@@ -58,12 +58,10 @@ func ConsumerConfig(bootstrap, group string) kafka.ConfigMap {
 	c["fetch.wait.max.ms"] = 10
 	c["session.timeout.ms"] = 10000
 	c["heartbeat.interval.ms"] = 1000
-	// The rebalance timeout a member sends with its JoinGroup. A member that joined a
-	// rebalance and then died holds its share of partitions until the coordinator gives up
-	// on its SyncGroup, which the embedded broker (kfake) does only after this long: with
-	// librdkafka's default of five minutes, the fault suite saw a partition read by nobody
-	// for minutes after a bridge was killed mid-rebalance. A bridge polls within seconds,
-	// even while its deliveries wait (Bridge.await).
+	// Also the rebalance timeout a member sends with its JoinGroup: how long a rebalance
+	// waits for a member that does not rejoin or sync, such as one killed in the middle of
+	// it (TestMemberKilledMidRebalanceHoldsNothingLong; librdkafka's default is five
+	// minutes). A bridge polls within seconds, also while its deliveries wait (its await).
 	c["max.poll.interval.ms"] = 30000
 	c["partition.assignment.strategy"] = "cooperative-sticky"
 	return c
