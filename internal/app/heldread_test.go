@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/tributary-dev/tributary/internal/testenv"
-	"github.com/tributary-dev/tributary/internal/watermark"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/workflows"
@@ -32,11 +31,7 @@ func TestWatermarkReadWaitsForTheNextTask(t *testing.T) {
 	ctx := context.Background()
 	tc := env.Deps.Temporal
 	setWatermark := func(at time.Time) {
-		t.Helper()
-		rows := []schemas.InputProgress{{Pipeline: schemas.PipelineSensors, Topic: schemas.TopicSensorReadings, CaughtUpMs: at.UnixMilli(), Owner: "test"}}
-		if err := watermark.Record(ctx, env.Deps.DB, rows); err != nil {
-			t.Fatal(err)
-		}
+		recordCaughtUp(t, env.Deps.DB, schemas.PipelineSensors, schemas.TopicSensorReadings, at)
 	}
 	// The readings are from a while ago, so the workflow reads the watermark as soon as
 	// it has a task, and keeps reading it while it finds the input behind.

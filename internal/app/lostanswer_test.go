@@ -11,7 +11,6 @@ import (
 
 	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/testenv"
-	"github.com/tributary-dev/tributary/internal/watermark"
 	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 )
@@ -30,11 +29,7 @@ func TestLateAnswerSurvivesARepeatedDelivery(t *testing.T) {
 	spec := pipelines.Transactions()
 	ws := spec.Windows[0]
 	start := time.Now().UTC().Add(-10 * time.Minute).Truncate(ws.Size)
-	setWatermark := func(at time.Time) {
-		t.Helper()
-		rows := []schemas.InputProgress{{Pipeline: spec.Name, Topic: spec.Topic, Partition: 0, CaughtUpMs: at.UnixMilli(), Owner: "test"}}
-		require.NoError(t, watermark.Record(ctx, db, rows))
-	}
+	setWatermark := func(at time.Time) { recordCaughtUp(t, db, spec.Name, spec.Topic, at) }
 	setWatermark(start)
 	w := env.Deps.NewWorker()
 	require.NoError(t, w.Start())

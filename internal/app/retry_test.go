@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/activities"
 	"github.com/tributary-dev/tributary/internal/testenv"
@@ -41,13 +42,7 @@ func TestFailedTaskAfterAFlushLosesNothing(t *testing.T) {
 	ws := spec.Windows[0]
 	start := time.Now().UTC().Add(-10 * time.Minute).Truncate(ws.Size)
 	closeAt := ws.CloseAt(start)
-	setWatermark := func(at time.Time) {
-		t.Helper()
-		rows := []schemas.InputProgress{{Pipeline: spec.Name, Topic: spec.Topic, Partition: 0, CaughtUpMs: at.UnixMilli(), Owner: "test"}}
-		if err := watermark.Record(ctx, db, rows); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setWatermark := func(at time.Time) { recordCaughtUp(t, db, spec.Name, spec.Topic, at) }
 	setWatermark(start)
 
 	acts := &activities.Activities{DB: db, Log: env.Log}
@@ -179,4 +174,14 @@ func (g *failingGet) Get(ctx workflow.Context, v any) error {
 		panic("the workflow task fails after the flush")
 	}
 	return err
+}
+
+// recordCaughtUp says, as a bridge would, that partition 0 of a pipeline's topic was read
+// to its end at input time at: with no other partition, the pipeline's input watermark.
+func recordCaughtUp(t *testing.T, db *gorm.DB, pipeline, topic string, at time.Time) {
+	t.Helper()
+	rows := []schemas.InputProgress{{Pipeline: pipeline, Topic: topic, Partition: 0, CaughtUpMs: at.UnixMilli(), Owner: "test"}}
+	if err := watermark.Record(context.Background(), db, rows); err != nil {
+		t.Fatal(err)
+	}
 }
