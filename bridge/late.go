@@ -31,7 +31,8 @@ const lateDeadline = time.Minute
 // answer says so: a delivery made again finds its offsets applied and learns nothing. So
 // the rows are written even when ctx ends because the bridge stops (its stop waits for
 // them), and a failed write is tried again, for up to lateDeadline. A fault run lost the
-// late records of 1,063 transactions to a bridge stopped right after their answer came.
+// late records of 1,063 transactions this way, most likely to a bridge stopped right after
+// their answer came (inferred from the timing).
 func recordLate(ctx context.Context, db *gorm.DB, rows []schemas.LateRecord, copies []*kafka.Message) error {
 	if len(rows) == 0 {
 		return nil
