@@ -55,18 +55,7 @@ func TestWatermarkReadWaitsForTheNextTask(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	events := func() []*historypb.HistoryEvent {
-		var out []*historypb.HistoryEvent
-		it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			ev, err := it.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, ev)
-		}
-		return out
-	}
+	events := func() []*historypb.HistoryEvent { return testenv.History(t, tc, id, "").GetEvents() }
 	has := func(typ enumspb.EventType, after int) bool {
 		for _, ev := range events()[after:] {
 			if ev.GetEventType() == typ {

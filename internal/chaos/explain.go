@@ -18,6 +18,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"gorm.io/gorm"
 
+	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
 )
@@ -31,7 +32,7 @@ func explainTravelers(ctx context.Context, temporalAddr string, db *gorm.DB, l *
 	if len(travelers) == 0 {
 		return ""
 	}
-	tc, err := client.DialContext(ctx, client.Options{HostPort: temporalAddr, Namespace: "default", Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	tc, err := client.DialContext(ctx, client.Options{HostPort: temporalAddr, Namespace: config.Default().Namespace, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		return fmt.Sprintf("explain travelers: dial temporal: %v\n", err)
 	}
