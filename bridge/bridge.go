@@ -246,16 +246,20 @@ func (b *Bridge) Run(ctx context.Context) error {
 // poll waits briefly for a first record, then gathers for BatchWindow more, taking what is
 // already fetched without waiting once the window has passed, up to MaxBatch records. It
 // also returns the partition ends it met, which hold once the batch is delivered.
+//
+// It gathers into b.carried, where a rebalance (run by the consumer within Poll) drops the
+// records of partitions taken away: a partition lost and given back within one batch is
+// fetched again from its last commit, and the records gathered before would otherwise be
+// in the batch twice, and counted twice.
 func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
-	batch, ends := b.carried, b.carriedEnds
-	b.carried, b.carriedEnds = nil, nil
+	defer func() { b.carried, b.carriedEnds = nil, nil }()
 	var windowEnd time.Time
-	if len(batch) > 0 {
+	if len(b.carried) > 0 {
 		windowEnd = time.Now() // what was carried goes without waiting for more
 	}
-	for len(batch) < b.opts.MaxBatch {
+	for len(b.carried) < b.opts.MaxBatch {
 		timeout := 50
-		if len(batch) > 0 {
+		if len(b.carried) > 0 {
 			timeout = int(time.Until(windowEnd).Milliseconds())
 			if timeout < 0 {
 				timeout = 0
@@ -263,7 +267,7 @@ func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
 		}
 		ev := b.consumer.Poll(timeout)
 		if ev == nil {
-			if len(batch) == 0 || time.Now().After(windowEnd) {
+			if len(b.carried) == 0 || time.Now().After(windowEnd) {
 				break
 			}
 			continue
@@ -274,25 +278,26 @@ func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
 				b.opts.Log.Warn("bridge fetch", "topic", *e.TopicPartition.Topic, "err", e.TopicPartition.Error)
 				continue
 			}
-			if len(batch) == 0 {
+			if len(b.carried) == 0 {
 				windowEnd = time.Now().Add(b.opts.BatchWindow)
 			}
-			batch = append(batch, e)
+			b.carried = append(b.carried, e)
 		case kafka.PartitionEOF:
-			ends = append(ends, e)
+			b.carriedEnds = append(b.carriedEnds, e)
 		case kafka.Error:
 			if e.IsFatal() {
-				return batch, ends, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
+				return b.carried, b.carriedEnds, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
 			}
 			b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
 		}
 	}
-	return batch, ends, nil
+	return b.carried, b.carriedEnds, nil
 }
 
 // process routes a batch, delivers it, dead-letters the records that cannot be used (bad
 // at decode, dated too far ahead, or refused for good on delivery), and stores offsets.
 func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
+	batch = dropRepeats(batch)
 	var dead []*kafka.Message
 	groups := map[string][]Routed{}
 	var order []string
@@ -497,6 +502,27 @@ func (b *Bridge) admit(m *kafka.Message, now time.Time) (Routed, error) {
 		return r, err
 	}
 	return r, nil
+}
+
+// dropRepeats keeps the first of any records at the same place in a batch. poll drops
+// what it gathered of a partition taken away, so a partition given back within the batch
+// is not in it twice; this makes sure, as a pre-aggregated partial would count a record
+// that came twice twice, where the workflows' offset checks only see ranges.
+func dropRepeats(batch []*kafka.Message) []*kafka.Message {
+	type place struct {
+		topic     string
+		partition int32
+		offset    kafka.Offset
+	}
+	seen := make(map[place]bool, len(batch))
+	return slices.DeleteFunc(batch, func(m *kafka.Message) bool {
+		k := place{*m.TopicPartition.Topic, m.TopicPartition.Partition, m.TopicPartition.Offset}
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		return false
+	})
 }
 
 // nextOffsets is, per partition of the batch, the offset after its last record.

@@ -40,6 +40,18 @@ func TestNextOffsets(t *testing.T) {
 	}
 }
 
+func TestDropRepeatsKeepsEachPlaceOnce(t *testing.T) {
+	batch := []*kafka.Message{msg("a", 0, 5), msg("a", 0, 6), msg("a", 1, 5), msg("a", 0, 5), msg("b", 0, 5), msg("a", 0, 6), msg("a", 0, 7)}
+	var got []string
+	for _, m := range dropRepeats(batch) {
+		got = append(got, fmt.Sprintf("%s/%d@%d", *m.TopicPartition.Topic, m.TopicPartition.Partition, m.TopicPartition.Offset))
+	}
+	want := "a/0@5 a/0@6 a/1@5 b/0@5 a/0@7"
+	if strings.Join(got, " ") != want {
+		t.Errorf("kept %v, want %s", got, want)
+	}
+}
+
 func TestJoinRouteRejectsBadRecords(t *testing.T) {
 	j, err := NewJoin(nil, nil, JoinOptions{})
 	if err != nil {

@@ -167,13 +167,23 @@ func (p *progress) logEnds(ctx context.Context) (map[partition]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[partition]int64, len(res.ResultInfos))
-	for tp, info := range res.ResultInfos {
-		if info.Error.Code() == kafka.ErrNoError {
+	return logEndsOf(res.ResultInfos), nil
+}
+
+// logEndsOf keeps the answers that name a log end. librdkafka answers a partition it could
+// not ask about (the broker went away during the request) with no error and the offset
+// OffsetInvalid (-1001): taken for an end, every offset is past it, and a partition whose
+// backlog nobody had read counted as caught up, the input watermark jumped to the clock,
+// and windows closed before their records came (the fault suite saw whole windows of
+// transactions recorded late after the stack was killed).
+func logEndsOf(infos map[kafka.TopicPartition]kafka.ListOffsetsResultInfo) map[partition]int64 {
+	out := make(map[partition]int64, len(infos))
+	for tp, info := range infos {
+		if info.Error.Code() == kafka.ErrNoError && info.Offset >= 0 {
 			out[partition{*tp.Topic, tp.Partition}] = int64(info.Offset)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // warn logs a failed step, unless it failed because the bridge is stopping.

@@ -3,6 +3,7 @@ package chaos_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,11 +54,20 @@ func TestStackKilledAsAStoppedBridgeResumes(t *testing.T) {
 	}
 }
 
+// keepEnv names a directory under which a run's state is kept rather than removed.
+const keepEnv = "TRIBUTARY_CHAOS_KEEP"
+
 // runChaos builds the starter and runs the suite with o (the rates and shards of the tests
 // unless set), failing the test on any difference.
 func runChaos(t *testing.T, o chaos.Options) chaos.Report {
 	t.Helper()
 	dir := t.TempDir()
+	if keep := os.Getenv(keepEnv); keep != "" {
+		// A failed run is read afterwards: the broker's and Temporal's state, the results
+		// database and every process's log stay where the caller asked.
+		dir = filepath.Join(keep, fmt.Sprintf("%s-%d", t.Name(), time.Now().Unix()))
+		t.Logf("state kept in %s", dir)
+	}
 	o.Starter = filepath.Join(dir, "starter")
 	build := exec.Command("go", "build", "-o", o.Starter, "../../starter")
 	if out, err := build.CombinedOutput(); err != nil {

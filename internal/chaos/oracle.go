@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -203,6 +204,7 @@ func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *
 	}
 	closeAt := func(id windowID) time.Time { return id.start.Add(id.size + w.spec.Windows[0].Grace) }
 	sums := map[windowID]*windowSum{}
+	wrongly := map[windowID]*wronglyLate{}
 	err = kafkaio.ReadTopic(ctx, bootstrap, w.spec.Topic, func(m *kafka.Message) error {
 		r, ok := w.decode(m)
 		if !ok {
@@ -218,6 +220,12 @@ func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *
 				c.Late++
 				if acked := l.ackedAt(r.ref); !acked.IsZero() && acked.Before(closeAt(id)) {
 					c.WronglyLate++
+					wl := wrongly[id]
+					if wl == nil {
+						wl = &wronglyLate{offsets: map[int32][2]int64{}}
+						wrongly[id] = wl
+					}
+					wl.add(m, acked, lateAt[recordAt{m.TopicPartition.Partition, int64(m.TopicPartition.Offset)}])
 				}
 			}
 			s := sums[id]
@@ -236,6 +244,10 @@ func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *
 	})
 	if err != nil {
 		return c, fmt.Errorf("read %s: %w", w.spec.Topic, err)
+	}
+	for id, wl := range wrongly {
+		c.describe("%s %s window %s (closes %s): %s", id.key, id.size, id.start.Format(time.RFC3339),
+			closeAt(id).Sub(l.start).Round(time.Millisecond), wl.String(l.start))
 	}
 	var rows []schemas.WindowResult
 	if err := db.WithContext(ctx).Where("pipeline = ?", w.spec.Name).Find(&rows).Error; err != nil {
@@ -279,9 +291,57 @@ func (w windowCheck) run(ctx context.Context, bootstrap string, db *gorm.DB, l *
 			c.differ("%s %s window %s: a row of count %d, no records", id.key, id.size, id.start.Format(time.RFC3339), r.Count)
 		}
 	}
-	twice, err := outputsTwice(ctx, bootstrap, w.spec.OutputTopics)
+	twice, err := outputsTwice(ctx, bootstrap, w.spec.OutputTopics, &c)
 	c.Duplicated += twice
 	return c, err
+}
+
+// wronglyLate gathers one window's records recorded late though the broker had them
+// before the window closed: where they are, when the broker acknowledged them and when
+// the bridge recorded them late.
+type wronglyLate struct {
+	n                 int
+	offsets           map[int32][2]int64 // first and last offset per partition
+	firstAck, lastAck time.Time
+	firstRec, lastRec time.Time
+}
+
+func (w *wronglyLate) add(m *kafka.Message, acked time.Time, rec schemas.LateRecord) {
+	w.n++
+	p, o := m.TopicPartition.Partition, int64(m.TopicPartition.Offset)
+	if r, ok := w.offsets[p]; ok {
+		w.offsets[p] = [2]int64{min(r[0], o), max(r[1], o)}
+	} else {
+		w.offsets[p] = [2]int64{o, o}
+	}
+	if w.firstAck.IsZero() || acked.Before(w.firstAck) {
+		w.firstAck = acked
+	}
+	w.lastAck = maxTime(w.lastAck, acked)
+	if w.firstRec.IsZero() || rec.At.Before(w.firstRec) {
+		w.firstRec = rec.At
+	}
+	w.lastRec = maxTime(w.lastRec, rec.At)
+}
+
+// String is relative to the run's start.
+func (w *wronglyLate) String(start time.Time) string {
+	rel := func(t time.Time) string { return "t+" + t.Sub(start).Round(time.Millisecond).String() }
+	parts := slices.Sorted(maps.Keys(w.offsets))
+	var where []string
+	for _, p := range parts {
+		r := w.offsets[p]
+		where = append(where, fmt.Sprintf("[%d]@%d-%d", p, r[0], r[1]))
+	}
+	return fmt.Sprintf("%d records wrongly late at %s, acknowledged %s..%s, recorded late %s..%s",
+		w.n, strings.Join(where, " "), rel(w.firstAck), rel(w.lastAck), rel(w.firstRec), rel(w.lastRec))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // recordAt names an input record by its partition and offset, as late records are keyed
@@ -305,17 +365,20 @@ func lateRecords(ctx context.Context, db *gorm.DB, pipeline string) (map[recordA
 }
 
 // outputsTwice counts the output records, on any of the topics, whose key was written
-// before: every window's output must be written once.
-func outputsTwice(ctx context.Context, bootstrap string, topics map[time.Duration]string) (int, error) {
+// before (every window's output must be written once), and describes the first in c.
+func outputsTwice(ctx context.Context, bootstrap string, topics map[time.Duration]string, c *Check) (int, error) {
 	twice := 0
 	for _, topic := range topics {
-		seen := map[string]bool{}
+		seen := map[string]kafka.TopicPartition{}
 		err := kafkaio.ReadTopic(ctx, bootstrap, topic, func(m *kafka.Message) error {
 			k := string(m.Key)
-			if seen[k] {
+			if first, ok := seen[k]; ok {
 				twice++
+				c.describe("%s key %s written twice: [%d]@%d and [%d]@%d", topic, k,
+					first.Partition, first.Offset, m.TopicPartition.Partition, m.TopicPartition.Offset)
+				return nil
 			}
-			seen[k] = true
+			seen[k] = m.TopicPartition
 			return nil
 		})
 		if err != nil {
@@ -332,13 +395,15 @@ func joinCheck(ctx context.Context, bootstrap string, l *load) (Check, error) {
 	l.mu.Lock()
 	c.Records = l.events
 	l.mu.Unlock()
-	acks := map[string]int{}
+	acks := map[string][]string{}
 	err := kafkaio.ReadTopic(ctx, bootstrap, schemas.TopicAck, func(m *kafka.Message) error {
 		var a schemas.Ack
 		if json.Unmarshal(m.Value, &a) != nil || !strings.HasPrefix(a.EventID, l.runID+"-e") {
 			return nil
 		}
-		acks[a.EventID]++
+		acks[a.EventID] = append(acks[a.EventID], fmt.Sprintf("%s with %d rows, created %s, at %s[%d]@%d (written %s)",
+			a.Status, len(a.Arrivals), a.CreatedAt.Format("15:04:05.000"), *m.TopicPartition.Topic,
+			m.TopicPartition.Partition, m.TopicPartition.Offset, m.Timestamp.Format("15:04:05.000")))
 		if a.Status != schemas.JoinComplete {
 			c.Late++
 			if l.completeInTime(a.EventID) {
@@ -353,9 +418,12 @@ func joinCheck(ctx context.Context, bootstrap string, l *load) (Check, error) {
 	if err != nil {
 		return c, fmt.Errorf("read acks: %w", err)
 	}
-	for _, n := range acks {
+	for id, got := range acks {
 		c.Checked++
-		c.Duplicated += n - 1
+		c.Duplicated += len(got) - 1
+		if len(got) > 1 {
+			c.describe("%s acked %d times: %s; %s", id, len(got), strings.Join(got, "; "), l.describeEvent(id))
+		}
 	}
 	c.Lost = c.Records - c.Checked
 	return c, nil
@@ -480,7 +548,7 @@ func sensorsCheck(ctx context.Context, bootstrap string, db *gorm.DB, l *load, a
 			c.WronglyLate++
 		}
 	}
-	twice, err := outputsTwice(ctx, bootstrap, map[time.Duration]string{time.Minute: schemas.TopicSensorMetrics})
+	twice, err := outputsTwice(ctx, bootstrap, map[time.Duration]string{time.Minute: schemas.TopicSensorMetrics}, &c)
 	c.Duplicated += twice
 	return c, err
 }

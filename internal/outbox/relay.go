@@ -197,6 +197,12 @@ func (r *Relay) takeOver(ctx context.Context, c *kafka.Consumer) (*owner, error)
 		p.Close()
 		return nil, fmt.Errorf("committed position: %w", err)
 	}
+	if len(parts) == 1 && parts[0].Error != nil {
+		// Without the position the relay would start from the first row and send every
+		// retained record again.
+		p.Close()
+		return nil, fmt.Errorf("committed position: %w", parts[0].Error)
+	}
 	own := &owner{producer: p, next: 1}
 	if len(parts) == 1 && parts[0].Offset >= 0 {
 		own.next = uint64(parts[0].Offset)
