@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -581,7 +582,7 @@ func (b *Bridge) retry(ctx context.Context, what string, fn func() error) error 
 func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		b.opts.Log.Info("bridge assigned", "pipeline", b.pipeline.Name(), "partitions", len(e.Partitions))
+		b.opts.Log.Info("bridge assigned", "pipeline", b.pipeline.Name(), "partitions", partitionList(e.Partitions))
 		if err := b.assign(c, e.Partitions); err != nil {
 			b.opts.Log.Error("bridge rebalance", "err", err)
 		}
@@ -590,12 +591,21 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 			b.readyOne.Do(func() { close(b.opts.Ready) })
 		}
 	case kafka.RevokedPartitions:
-		b.opts.Log.Info("bridge revoked", "pipeline", b.pipeline.Name(), "partitions", len(e.Partitions))
+		b.opts.Log.Info("bridge revoked", "pipeline", b.pipeline.Name(), "partitions", partitionList(e.Partitions), "lost", c.AssignmentLost())
 		b.commit(b.opts.Log)
 		b.progress.revoked(e.Partitions)
 		b.dropCarried(e.Partitions)
 	}
 	return nil
+}
+
+// partitionList names partitions for a log line: topic/partition, ...
+func partitionList(tps []kafka.TopicPartition) string {
+	names := make([]string, len(tps))
+	for i, tp := range tps {
+		names[i] = schemas.TopicPartition(*tp.Topic, tp.Partition)
+	}
+	return strings.Join(names, ",")
 }
 
 // assign takes partitions the group gave this bridge, paused or not as the bridge is.

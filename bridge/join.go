@@ -86,7 +86,11 @@ func (j *Join) Topics() []string { return schemas.JoinTopics }
 
 // Route implements Pipeline.
 func (j *Join) Route(m *kafka.Message) (Routed, error) {
-	row, err := schemas.DecodeJoinRow(m.Key, m.Value)
+	var recordTime time.Time
+	if m.TimestampType != kafka.TimestampNotAvailable {
+		recordTime = m.Timestamp
+	}
+	row, err := schemas.DecodeJoinRow(m.Key, m.Value, recordTime)
 	if err != nil {
 		return Routed{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tributary-dev/tributary/internal/badinput"
@@ -26,7 +27,7 @@ func FuzzDecodeJoinRow(f *testing.F) {
 	f.Add([]byte("e1"), []byte(`{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":3,"feature2":null}}`))
 	addCorpus(f, "join", func(v []byte) { f.Add([]byte(badinput.Key), v) })
 	f.Fuzz(func(t *testing.T, key, value []byte) {
-		r, err := DecodeJoinRow(key, value)
+		r, err := DecodeJoinRow(key, value, time.Unix(1e9, 0))
 		if err != nil {
 			return
 		}

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,9 +26,17 @@ type JoinRow struct {
 // MaxEventIDLen bounds event ids; they become workflow ids and primary keys.
 const MaxEventIDLen = 200
 
-// DecodeJoinRow parses and validates a join record. The error says what is wrong, for the
-// dead-letter header.
-func DecodeJoinRow(key, value []byte) (JoinRow, error) {
+// DecodeJoinRow parses and validates a join record in either of two shapes:
+//
+//   - the versioned envelope, {"v":1,"id":"...","created_at":"...","fields":{...}};
+//   - the original simulator's flat row, as pandas' row.to_json() writes it: no version,
+//     the id a number (102.0) or a string, every other member a feature (a number, or null
+//     for NA), and the creation time, unless the row has a created_at, the Kafka record's
+//     timestamp (recordTime; zero when the record has none).
+//
+// A numeric id becomes the string the original's ack consumer made of it, str(int(id)).
+// The error says what is wrong, for the dead-letter header.
+func DecodeJoinRow(key, value []byte, recordTime time.Time) (JoinRow, error) {
 	var r JoinRow
 	if err := CheckRecord(value); err != nil {
 		return r, err
@@ -33,9 +44,13 @@ func DecodeJoinRow(key, value []byte) (JoinRow, error) {
 	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return r, fmt.Errorf("not a join row: %w", err)
-	}
-	if r.Version != RecordVersion {
+		if !isFlatRow(value) {
+			return r, fmt.Errorf("not a join row: %w", err)
+		}
+		if r, err = decodeFlatRow(value, recordTime); err != nil {
+			return r, fmt.Errorf("not a join row: %w", err)
+		}
+	} else if r.Version != RecordVersion {
 		return r, fmt.Errorf("schema version %d, want %d", r.Version, RecordVersion)
 	}
 	if r.EventID == "" || len(r.EventID) > MaxEventIDLen || strings.ContainsAny(r.EventID, "\x00/") {
@@ -69,6 +84,136 @@ func DecodeJoinRow(key, value []byte) (JoinRow, error) {
 		}
 	}
 	return r, nil
+}
+
+// isFlatRow reports whether value is a JSON object with no version member: the original
+// simulator's shape. An object with one is an envelope, and held to it.
+func isFlatRow(value []byte) bool {
+	var members map[string]json.RawMessage
+	if json.NewDecoder(bytes.NewReader(value)).Decode(&members) != nil {
+		return false
+	}
+	_, versioned := members["v"]
+	return !versioned
+}
+
+// maxExactID bounds a numeric id: beyond 2^53 a float no longer names one integer.
+const maxExactID = 1 << 53
+
+// decodeFlatRow reads the original simulator's flat row, keeping its features in the order
+// they came, each value as written (102.0 stays 102.0, as the original stored it).
+func decodeFlatRow(value []byte, recordTime time.Time) (JoinRow, error) {
+	r := JoinRow{Version: RecordVersion}
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil { // the opening brace; isFlatRow saw an object
+		return r, err
+	}
+	var fields bytes.Buffer
+	fields.WriteByte('{')
+	seen := map[string]bool{}
+	var hasID bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return r, err
+		}
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return r, err
+		}
+		if seen[name] {
+			return r, fmt.Errorf("member %q appears twice", name)
+		}
+		seen[name] = true
+		switch name {
+		case "id":
+			id, err := flatID(raw)
+			if err != nil {
+				return r, err
+			}
+			r.EventID, hasID = id, true
+		case "created_at":
+			at, err := flatTime(raw)
+			if err != nil {
+				return r, err
+			}
+			r.CreatedAt = at
+		default:
+			if fields.Len() > 1 {
+				fields.WriteByte(',')
+			}
+			k, _ := json.Marshal(name)
+			fields.Write(k)
+			fields.WriteByte(':')
+			fields.Write(raw)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return r, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return r, errors.New("data after the row")
+	}
+	fields.WriteByte('}')
+	if !hasID {
+		return r, errors.New(`a row without a version needs an "id"`)
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = recordTime.UTC()
+	}
+	r.Fields = json.RawMessage(fields.Bytes())
+	return r, nil
+}
+
+// flatID is a flat row's id: a string as it is, a number as str(int(id)).
+func flatID(raw json.RawMessage) (string, error) {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return "", err
+	}
+	switch id := v.(type) {
+	case string:
+		return id, nil
+	case json.Number:
+		f, err := id.Float64()
+		if err != nil || math.Abs(f) >= maxExactID {
+			return "", fmt.Errorf("id %s is out of range", id)
+		}
+		return strconv.FormatInt(int64(math.Trunc(f)), 10), nil
+	default:
+		return "", fmt.Errorf("id must be a number or a string, got %s", raw)
+	}
+}
+
+// flatTime is a flat row's created_at: an RFC 3339 time, or Unix milliseconds as pandas
+// writes a datetime.
+func flatTime(raw json.RawMessage) (time.Time, error) {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return time.Time{}, err
+	}
+	switch at := v.(type) {
+	case string:
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("created_at: %w", err)
+		}
+		return t.UTC(), nil
+	case json.Number:
+		ms, err := at.Int64()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("created_at %s: want Unix milliseconds", at)
+		}
+		return time.UnixMilli(ms).UTC(), nil
+	default:
+		return time.Time{}, fmt.Errorf("created_at must be a time or Unix milliseconds, got %s", raw)
+	}
 }
 
 // Join outcomes.

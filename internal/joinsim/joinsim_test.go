@@ -39,11 +39,11 @@ func TestPlanIsDeterministic(t *testing.T) {
 		if len(fields) != Columns[topic] {
 			t.Errorf("%s row has %d fields, want %d", topic, len(fields), Columns[topic])
 		}
-		if _, err := schemas.DecodeJoinRow([]byte(ev.ID), Row(ev.ID, raw, time.Now())); err != nil {
+		if _, err := schemas.DecodeJoinRow([]byte(ev.ID), Row(ev.ID, raw, time.Now()), time.Time{}); err != nil {
 			t.Errorf("generated %s row does not validate: %v", topic, err)
 		}
 	}
-	if _, err := schemas.DecodeJoinRow([]byte(ev.ID), MalformedRow(ev.ID, time.Now())); err == nil {
+	if _, err := schemas.DecodeJoinRow([]byte(ev.ID), MalformedRow(ev.ID, time.Now()), time.Time{}); err == nil {
 		t.Error("malformed row validates")
 	}
 }
