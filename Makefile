@@ -11,10 +11,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo:
 	$(GO) run ./starter demo
 
-## deps: what the tests need beyond Go modules: Debian's Chromium for the dashboard test
+## deps: what the tests need beyond Go modules: Debian's Chromium for the dashboard test and
+## Debian's PostgreSQL server for the tests on PostgreSQL (internal/pgtest starts its own
+## servers; no system service is used)
 deps:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@missing=""; command -v chromium >/dev/null || missing="chromium"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	@chromium --version
+	@ls -d /usr/lib/postgresql/*/bin/postgres
 
 ## test: formatting, vet, staticcheck, workflowcheck, then every test (the README's second command).
 ## The fault suite runs after the others, alone: it judges lateness by when the broker

@@ -12,7 +12,8 @@ const TopicOutboxPosition = "tributary.outbox-position"
 type OutboxRecord struct {
 	ID uint64 `gorm:"primaryKey;autoIncrement"`
 	// Dedup names the output, so that a second write of it (a retried activity) adds no
-	// row: a topic and record key, or a topic and the source record's coordinates.
+	// row: the SHA-256, in hex, of a topic and record key, or of a topic and the source
+	// record's coordinates.
 	Dedup string `gorm:"size:500;not null;uniqueIndex"`
 	Topic string `gorm:"size:200;not null"`
 	Key   []byte

@@ -27,9 +27,13 @@ import (
 // consumer of its own, and the database agree exactly with what was sent. Then it rewinds
 // the bridge's committed offsets to the start and shows the redelivery changes nothing.
 func TestJoinEndToEnd(t *testing.T) {
-	for _, shards := range []int{0, 4} {
-		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
-			cfg := testenv.Config(t)
+	for _, c := range []struct {
+		shards   int
+		database string
+	}{{0, "sqlite"}, {4, "sqlite"}, {4, "postgres"}} {
+		shards := c.shards
+		t.Run(fmt.Sprintf("shards=%d/%s", shards, c.database), func(t *testing.T) {
+			cfg := databaseConfig(t, c.database)
 			cfg.Join.Shards = shards
 			cfg.Join.Deadline = 3 * time.Second
 			env := testenv.Start(t, cfg)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/sensorsim"
 	"github.com/tributary-dev/tributary/internal/testenv"
@@ -38,7 +39,10 @@ func sensorScenario(site string, legs int, cfgPause time.Duration, seed uint64) 
 // bridge rewound to the start: the fresh runs learn from the stored visits, and nothing in
 // the database changes.
 func TestSensorsAgainstTrajectories(t *testing.T) {
-	cfg := testenv.Config(t)
+	forEachDatabase(t, testSensorsAgainstTrajectories)
+}
+
+func testSensorsAgainstTrajectories(t *testing.T, cfg config.Config) {
 	cfg.Sensors.Disorder = time.Second
 	cfg.Sensors.IdleGap = 5 * time.Second // wall-clock too: generous, so a loaded machine does not split a visit
 	cfg.SensorGrace = 30 * time.Second

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/testenv"
@@ -31,7 +32,10 @@ import (
 // ends the window workflow and rewinds again, so a fresh run meets records of windows that
 // are already final: still nothing changes, and the replayed records are counted late.
 func TestTransactionsExactlyOnce(t *testing.T) {
-	cfg := testenv.Config(t)
+	forEachDatabase(t, testTransactionsExactlyOnce)
+}
+
+func testTransactionsExactlyOnce(t *testing.T, cfg config.Config) {
 	env := testenv.Start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

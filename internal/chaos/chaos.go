@@ -44,8 +44,11 @@ type Options struct {
 	// Starter is the starter binary: `dev -roles none` runs the stack, `workers` the roles.
 	Starter string
 	// Dir holds the stack's state and every process's log.
-	Dir  string
-	Seed uint64
+	Dir string
+	// Database is the results database every process uses: a postgres:// URL, or empty for
+	// tributary.db in Dir.
+	Database string
+	Seed     uint64
 	// Duration is how long the load runs; faults are planned within it.
 	Duration time.Duration
 	Rates    Rates
@@ -180,6 +183,11 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	common := []string{"-state-dir", o.Dir, "-kafka", kafkaAddr, "-temporal", temporalAddr,
 		"-join-shards", strconv.Itoa(o.JoinShards), "-join-deadline", joinDeadline.String(),
 		"-sensor-idle-gap", SensorIdleGap.String(), "-sensor-disorder", sensorDisorder.String(), "-sensor-grace", SensorGrace.String()}
+	results := filepath.Join(o.Dir, "tributary.db")
+	if o.Database != "" {
+		results = o.Database
+		common = append(common, "-database", o.Database)
+	}
 	procs := map[string]*proc{
 		"stack": {name: "stack", bin: o.Starter, logDir: logs, ready: "Press Ctrl-C to stop.",
 			args: append([]string{"dev", "-roles", "none", "-ui-port", "0", "-api", ""}, common...)},
@@ -287,12 +295,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := l.finish(sctx); err != nil {
 		return rep, err
 	}
-	results, err := db.Open(filepath.Join(o.Dir, "tributary.db"), o.Log)
+	judged, err := db.Open(results, o.Log)
 	if err != nil {
 		return rep, err
 	}
 	defer func() {
-		if s, err := results.DB(); err == nil {
+		if s, err := judged.DB(); err == nil {
 			_ = s.Close()
 		}
 	}()
@@ -311,7 +319,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		if asOf.After(target) {
 			asOf = target
 		}
-		out, err := judge(sctx, kafkaAddr, results, l, asOf)
+		out, err := judge(sctx, kafkaAddr, judged, l, asOf)
 		if err == nil || len(rep.Outcome.Checks) == 0 {
 			// A judgement cut short by the deadline keeps the last whole one in the report.
 			rep.Outcome = out
@@ -327,7 +335,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			// Something is stuck: every process writes its goroutines to its log (Go's
 			// SIGQUIT) before it ends.
 			for _, c := range rep.Outcome.Checks {
-				fmt.Fprint(o.Out, explainTravelers(ctx, temporalAddr, results, l, c.travelers))
+				fmt.Fprint(o.Out, explainTravelers(ctx, temporalAddr, judged, l, c.travelers))
 			}
 			for _, p := range procs {
 				p.signal(syscall.SIGQUIT)

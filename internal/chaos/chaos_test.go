@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tributary-dev/tributary/internal/chaos"
+	"github.com/tributary-dev/tributary/internal/pgtest"
 )
 
 // TestKillNineChangesNothing builds the starter, runs the stack, two bridges and two
@@ -20,14 +21,23 @@ import (
 // 8 s. Then every closed window must equal the recomputation from its topic, no record be
 // late that reached the broker in time, every join event be acked once, every visit and
 // sensor minute equal the computation from the trajectories, and no output be written
-// twice. `starter chaos` runs the long version.
+// twice. It runs with the results in SQLite and again in PostgreSQL (a server of the
+// test's own, which the faults leave alone). `starter chaos` runs the long version.
 func TestKillNineChangesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the starter and runs processes for three minutes")
 	}
-	rep := runChaos(t, chaos.Options{Seed: 7, Duration: time.Minute, Faults: 8, StackDown: 8 * time.Second, WorkersDown: 10 * time.Second})
-	if len(rep.Faults) != 10 {
-		t.Errorf("%d faults done, want 10", len(rep.Faults))
+	for _, database := range []string{"sqlite", "postgres"} {
+		t.Run(database, func(t *testing.T) {
+			o := chaos.Options{Seed: 7, Duration: time.Minute, Faults: 8, StackDown: 8 * time.Second, WorkersDown: 10 * time.Second}
+			if database == "postgres" {
+				o.Database = pgtest.Start(t)
+			}
+			rep := runChaos(t, o)
+			if len(rep.Faults) != 10 {
+				t.Errorf("%d faults done, want 10", len(rep.Faults))
+			}
+		})
 	}
 }
 

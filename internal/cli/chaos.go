@@ -30,6 +30,7 @@ func chaosRun(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	fs.DurationVar(&o.Settle, "settle", 4*time.Minute, "how long the outputs may take to catch up after the load")
 	fs.IntVar(&o.JoinShards, "join-shards", 4, "join shard workflows (0: one per event)")
 	fs.StringVar(&o.Dir, "dir", "", "state and logs of the run (default: a new temporary directory)")
+	fs.StringVar(&o.Database, "database", "", "results database of every process: a postgres:// URL (default: SQLite in the state directory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@
 package outbox
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -66,7 +68,7 @@ func Add(tx *gorm.DB, identity func(*kafka.Message) string, msgs ...*kafka.Messa
 	rows := make([]schemas.OutboxRecord, 0, len(msgs))
 	now := tx.NowFunc()
 	for _, m := range msgs {
-		r := schemas.OutboxRecord{Dedup: identity(m), Topic: *m.TopicPartition.Topic, Key: m.Key, Value: m.Value, CreatedAt: now}
+		r := schemas.OutboxRecord{Dedup: dedupKey(identity(m)), Topic: *m.TopicPartition.Topic, Key: m.Key, Value: m.Value, CreatedAt: now}
 		if len(m.Headers) > 0 {
 			hs := make([]header, len(m.Headers))
 			for i, h := range m.Headers {
@@ -84,6 +86,15 @@ func Add(tx *gorm.DB, identity func(*kafka.Message) string, msgs ...*kafka.Messa
 		return fmt.Errorf("write %d outbox records: %w", len(rows), err)
 	}
 	return nil
+}
+
+// dedupKey is what the outbox stores of a record's identity: its SHA-256 in hex. An
+// identity holds a record key, any bytes, NUL and invalid UTF-8 among them, which a
+// PostgreSQL text column refuses (the bridge retried such a write forever); the hash is
+// text everywhere and of one length.
+func dedupKey(identity string) string {
+	sum := sha256.Sum256([]byte(identity))
+	return hex.EncodeToString(sum[:])
 }
 
 // message turns an outbox row back into the record it holds.

@@ -17,6 +17,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/embedded"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/outbox"
+	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
@@ -29,6 +30,12 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
+	return newFixtureOn(t, "sqlite")
+}
+
+// newFixtureOn is a broker and a results database, SQLite or PostgreSQL (a server of the
+// test's own).
+func newFixtureOn(t *testing.T, database string) *fixture {
 	t.Helper()
 	b, err := embedded.StartLoopbackBroker(2)
 	require.NoError(t, err)
@@ -38,7 +45,11 @@ func newFixture(t *testing.T) *fixture {
 	defer cancel()
 	require.NoError(t, kafkaio.EnsureTopics(ctx, f.bootstrap, 2, out))
 	require.NoError(t, kafkaio.EnsureTopics(ctx, f.bootstrap, 1, schemas.TopicOutboxPosition))
-	f.db, err = db.Open(filepath.Join(t.TempDir(), "results.db"), f.log)
+	url := filepath.Join(t.TempDir(), "results.db")
+	if database == "postgres" {
+		url = pgtest.Start(t)
+	}
+	f.db, err = db.Open(url, f.log)
 	require.NoError(t, err)
 	return f
 }
@@ -102,7 +113,12 @@ func requireOnce(t *testing.T, got map[string]int, n int) {
 // stopped and replaced resumes from the committed position; a second relay beside the
 // first waits, and takes over when the first stops.
 func TestRelayExactlyOnce(t *testing.T) {
-	f := newFixture(t)
+	for _, database := range []string{"sqlite", "postgres"} {
+		t.Run(database, func(t *testing.T) { testRelayExactlyOnce(t, newFixtureOn(t, database)) })
+	}
+}
+
+func testRelayExactlyOnce(t *testing.T, f *fixture) {
 	f.write(t, 1, 100)
 	f.write(t, 51, 150) // half of it again
 	_, stop := f.run(t)
@@ -140,4 +156,26 @@ func TestRelayAbortsAZombie(t *testing.T) {
 	requireOnce(t, f.waitFor(t, 20), 20)
 	require.Error(t, zombie.CommitTransaction(ctx), "the zombie is fenced")
 	requireOnce(t, f.committed(t), 20)
+}
+
+// A record key may be any bytes. Written twice, such a record is one row and one record,
+// its key intact, on either database: PostgreSQL refuses NUL and invalid UTF-8 in text,
+// and a key stored in the row's identity as text once kept the bridge retrying forever.
+func TestAnyKeyIsWrittenOnce(t *testing.T) {
+	for _, database := range []string{"sqlite", "postgres"} {
+		t.Run(database, func(t *testing.T) {
+			f := newFixtureOn(t, database)
+			key := []byte("k\x00\xff\xfe-1")
+			for range 2 {
+				m := kafkaio.Message(out, key, []byte("v"))
+				require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error { return outbox.Add(tx, outbox.ByKey, m) }))
+			}
+			var rows int64
+			require.NoError(t, f.db.Model(&schemas.OutboxRecord{}).Count(&rows).Error)
+			require.Equal(t, int64(1), rows, "rows for one record written twice")
+			f.run(t)
+			requireOnce(t, f.waitFor(t, 1), 1)
+			require.Contains(t, f.committed(t), string(key), "the key as it was written")
+		})
+	}
 }
