@@ -23,8 +23,7 @@ deps:
 
 ## test: formatting, vet, staticcheck, workflowcheck, then every test (the README's second command).
 ## The fault suite runs after the others, alone: it judges lateness by when the broker
-## acknowledged each record, and beside the heaviest package two runs of twelve lost records
-## acknowledged just before the stack was killed (open; README, Reliability).
+## acknowledged each record, and runs a dozen processes of its own.
 test: deps lint
 	$(GO) test -count=1 -timeout 40m $$($(GO) list $(PKGS) | grep -v '/internal/chaos$$')
 	$(GO) test -count=1 -timeout 20m ./internal/chaos/

@@ -505,10 +505,10 @@ func (b *Bridge) admit(m *kafka.Message, now time.Time) (Routed, error) {
 	return r, nil
 }
 
-// dropRepeats keeps the first of any records at the same place in a batch. poll drops
-// what it gathered of a partition taken away, so a partition given back within the batch
-// is not in it twice; this makes sure, as a pre-aggregated partial would count a record
-// that came twice twice, where the workflows' offset checks only see ranges.
+// dropRepeats keeps the first of any records at the same place in a batch. poll already
+// drops what it gathered of a partition taken away, so one given back within the batch is
+// not in it twice; this is the second guard. It matters because a pre-aggregated partial
+// would count such a record twice, and the workflows' offset checks see only ranges.
 func dropRepeats(batch []*kafka.Message) []*kafka.Message {
 	type place struct {
 		topic     string
