@@ -11,15 +11,21 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo:
 	$(GO) run ./starter demo
 
-## deps: what the tests need beyond Go modules: Debian's Chromium for the dashboard test and
+## deps: what the tests need beyond Go modules: Debian's Chromium for the dashboard test,
 ## Debian's PostgreSQL server for the tests on PostgreSQL (internal/pgtest starts its own
-## servers; no system service is used)
+## servers; no system service is used), and the clients users already have, kcat (Debian)
+## and the Temporal CLI (built from its Go module into Go's bin directory)
+TEMPORAL_CLI := github.com/temporalio/cli/cmd/temporal@v1.5.1
 deps:
 	@missing=""; command -v chromium >/dev/null || missing="chromium"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+	@command -v temporal >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/temporal" ] || { echo "building the Temporal CLI ($(TEMPORAL_CLI))"; $(GO) install $(TEMPORAL_CLI); }
 	@chromium --version
 	@ls -d /usr/lib/postgresql/*/bin/postgres
+	@kcat -V | head -1
+	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" temporal --version
 
 ## test: formatting, vet, staticcheck, workflowcheck, then every test (the README's second command).
 ## The fault suite runs after the others, alone: it judges lateness by when the broker
