@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,6 +21,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/tributary-dev/tributary/internal/embedded"
 )
 
 // Database is the database each server is given.
@@ -77,11 +78,12 @@ func start() (url string, stop func(), err error) {
 		cleanup()
 		return "", nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-	port, err := freePort()
+	ports, err := embedded.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		cleanup()
 		return "", nil, err
 	}
+	port := ports[0]
 	logFile, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		cleanup()
@@ -161,13 +163,4 @@ func serverUser(dir string) (*syscall.Credential, error) {
 		return nil, err
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
