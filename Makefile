@@ -31,7 +31,7 @@ deps:
 ## The fault suite runs after the others, alone: it judges lateness by when the broker
 ## acknowledged each record, and runs a dozen processes of its own.
 test: deps lint
-	$(GO) test -count=1 -timeout 40m $$($(GO) list $(PKGS) | grep -v '/internal/chaos$$')
+	TRIBUTARY_SCREENSHOTS=$(CURDIR)/.artifacts/screenshots $(GO) test -count=1 -timeout 40m $$($(GO) list $(PKGS) | grep -v '/internal/chaos$$')
 	$(GO) test -count=1 -timeout 20m ./internal/chaos/
 	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./bridge/... ./pipelines/... ./window/... ./travel/... ./schemas/... ./internal/joinsim/... ./internal/sensorsim/... ./internal/progress/... ./internal/config/... ./internal/query/...
 

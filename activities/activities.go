@@ -6,6 +6,7 @@ package activities
 
 import (
 	"context"
+	"github.com/tributary-dev/tributary/internal/metrics"
 	"log/slog"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -30,6 +31,8 @@ type Activities struct {
 	Windows WindowSender
 	// Kick, if set, wakes the outbox relay after a commit that wrote output records.
 	Kick func()
+	// Metrics, if set, observe ack delays and window-close delays.
+	Metrics *metrics.Set
 }
 
 func (a *Activities) kick() {

@@ -65,13 +65,14 @@ type KeptJoin struct {
 func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (FinishJoinsResult, error) {
 	var res FinishJoinsResult
 	now := time.Now().UTC()
+	var joined []schemas.JoinedEvent
 	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		final, err := finishedBy(tx, req.Events)
 		if err != nil {
 			return err
 		}
 		rows := map[string][]schemas.DataRow{}
-		var joined []schemas.JoinedEvent
+		joined = joined[:0]
 		var acks []*kafka.Message
 		late := append([]schemas.JoinArrival(nil), req.Late...)
 		for _, ev := range req.Events {
@@ -152,6 +153,9 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 	})
 	if err != nil {
 		return res, fmt.Errorf("store %d finished joins: %w", len(req.Events), err)
+	}
+	for _, j := range joined {
+		a.Metrics.AckDelay(now.Sub(j.LastAt))
 	}
 	if len(res.AlreadyFinal) > 0 {
 		a.log().Info("events already final elsewhere; their rows are recorded as late", "writer", req.Writer, "events", len(res.AlreadyFinal))

@@ -47,6 +47,7 @@ type FlushResult struct {
 // already written, by another run or by an earlier attempt of this one, is left as it is.
 func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushResult, error) {
 	var res FlushResult
+	var written []schemas.WindowResult
 	spec, ok := pipelines.ByName(req.Pipeline)
 	if !ok {
 		return res, fmt.Errorf("unknown window pipeline %q", req.Pipeline)
@@ -73,6 +74,7 @@ func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushR
 				ClosedAt: req.ClosedAt.UTC(), Writer: req.Writer,
 			})
 		}
+		written = fresh
 		if len(fresh) == 0 {
 			return nil
 		}
@@ -95,6 +97,10 @@ func (a *Activities) FlushWindows(ctx context.Context, req FlushRequest) (FlushR
 	})
 	if err != nil {
 		return res, fmt.Errorf("flush %d %s windows: %w", len(req.Windows), req.Pipeline, err)
+	}
+	now := time.Now()
+	for _, r := range written {
+		a.Metrics.WindowClosed(r.Pipeline, now.Sub(r.WindowStart.Add(time.Duration(r.SizeSeconds)*time.Second)))
 	}
 	a.kick()
 	return res, nil

@@ -12,15 +12,19 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/metrics"
 	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/schemas"
 )
@@ -97,6 +101,9 @@ type Options struct {
 	Log *slog.Logger
 	// Ready, if set, is closed once the first partitions are assigned.
 	Ready chan struct{}
+	// Metrics, if set, count records, deliveries and dead letters and follow each owned
+	// partition's lag.
+	Metrics *metrics.Set
 }
 
 // DefaultOptions are the options a bridge runs with unless told otherwise.
@@ -191,6 +198,7 @@ func New(p Pipeline, opts Options) (*Bridge, error) {
 		return nil, fmt.Errorf("bridge %s: consumer: %w", p.Name(), err)
 	}
 	prog := newProgress(opts.DB, p.Name(), opts.ProgressInterval, opts.Log)
+	prog.metrics = opts.Metrics
 	if prog.admin, err = kafka.NewAdminClientFromConsumer(c); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("bridge %s: admin client: %w", p.Name(), err)
@@ -287,6 +295,7 @@ func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
 			b.carriedEnds = append(b.carriedEnds, e)
 		case kafka.Error:
 			if e.IsFatal() {
+				b.opts.Metrics.FatalError("bridge " + b.pipeline.Name())
 				return b.carried, b.carriedEnds, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
 			}
 			b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
@@ -336,6 +345,10 @@ func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
 	}
 	b.Stats.Records.Add(int64(len(batch)))
 	b.Stats.DeadLettered.Add(int64(len(out.dead)))
+	b.opts.Metrics.Batch(b.pipeline.Name(), len(batch), len(order))
+	for _, m := range out.dead {
+		b.opts.Metrics.DeadLettered(b.pipeline.Name(), kafkaio.Header(m, kafkaio.HeaderReason))
+	}
 	b.Stats.Signals.Add(int64(len(order)))
 	b.Stats.Batches.Add(1)
 	if _, err := b.consumer.StoreOffsets(nextOffsets(batch)); err != nil {
@@ -477,6 +490,20 @@ func (b *Bridge) dropCarried(tps []kafka.TopicPartition) {
 	b.carriedEnds = slices.DeleteFunc(b.carriedEnds, func(e kafka.PartitionEOF) bool { return gone[partition{*e.Topic, e.Partition}] })
 }
 
+// storable is s as a text column of any database takes it (PostgreSQL refuses NUL and
+// invalid UTF-8, which a malformed record's key may hold), cut to at most n bytes at a
+// character boundary.
+func storable(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // deadLetter writes dead letters to the outbox (internal/outbox), named by their source
 // records: a batch delivered again after a crash before its offsets were stored writes
 // none twice, and the relay sends each once.
@@ -484,9 +511,20 @@ func (b *Bridge) deadLetter(ctx context.Context, dead []*kafka.Message) error {
 	if len(dead) == 0 {
 		return nil
 	}
+	now := b.opts.Now().UTC()
+	rows := make([]schemas.DeadLetter, 0, len(dead))
+	for _, m := range dead {
+		part, _ := strconv.ParseInt(kafkaio.Header(m, kafkaio.HeaderSourcePartition), 10, 32)
+		off, _ := strconv.ParseInt(kafkaio.Header(m, kafkaio.HeaderSourceOffset), 10, 64)
+		rows = append(rows, schemas.DeadLetter{Topic: kafkaio.Header(m, kafkaio.HeaderSourceTopic), Partition: int32(part), Offset: off,
+			Pipeline: b.pipeline.Name(), Key: storable(string(m.Key), 200), Reason: storable(kafkaio.Header(m, kafkaio.HeaderReason), 500), At: now})
+	}
 	return b.opts.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := outbox.Add(tx, outbox.BySource, dead...); err != nil {
 			return fmt.Errorf("bridge %s: dead-letter %d records: %w", b.pipeline.Name(), len(dead), err)
+		}
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
+			return fmt.Errorf("bridge %s: record %d dead letters: %w", b.pipeline.Name(), len(rows), err)
 		}
 		return nil
 	})

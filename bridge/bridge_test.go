@@ -219,3 +219,20 @@ func TestPermanentFailures(t *testing.T) {
 		t.Errorf("records to blame %+v", got)
 	}
 }
+
+// A dead letter's key and reason are stored as any database's text column takes them.
+func TestStorableText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":                       "plain",
+		"nul\x00inside":               "nul\uFFFDinside",
+		"bad\xffutf8":                 "bad\uFFFDutf8",
+		"é" + strings.Repeat("x", 12): "é" + strings.Repeat("x", 10),
+	} {
+		if got := storable(in, 12); got != want {
+			t.Errorf("storable(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := storable("ééééé", 5); got != "éé" {
+		t.Errorf("cut inside a character: %q", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"gorm.io/gorm"
 
+	"github.com/tributary-dev/tributary/internal/metrics"
 	"github.com/tributary-dev/tributary/internal/watermark"
 	"github.com/tributary-dev/tributary/schemas"
 )
@@ -47,6 +48,8 @@ type progress struct {
 	last     time.Time
 	// wm is the pipeline's input watermark (Unix ms) as last read.
 	wm atomic.Int64
+	// metrics, if set, follow each owned partition's lag.
+	metrics *metrics.Set
 }
 
 func newProgress(db *gorm.DB, pipeline string, interval time.Duration, log *slog.Logger) *progress {
@@ -92,6 +95,7 @@ func (p *progress) assigned(tps []kafka.TopicPartition) {
 func (p *progress) revoked(tps []kafka.TopicPartition) {
 	for _, tp := range tps {
 		delete(p.parts, partition{*tp.Topic, tp.Partition})
+		p.metrics.LagGone(p.pipeline, *tp.Topic, tp.Partition)
 	}
 }
 
@@ -130,8 +134,11 @@ func (p *progress) tick(ctx context.Context) {
 	}
 	rows := make([]schemas.InputProgress, 0, len(p.parts))
 	for k, pp := range p.parts {
-		if end, ok := ends[k]; ok && pp.next >= end {
-			pp.caught = max(pp.caught, asked.UnixMilli())
+		if end, ok := ends[k]; ok {
+			if pp.next >= end {
+				pp.caught = max(pp.caught, asked.UnixMilli())
+			}
+			p.metrics.Lag(p.pipeline, k.topic, k.part, max(0, end-pp.next))
 		}
 		rows = append(rows, schemas.InputProgress{Pipeline: p.pipeline, Topic: k.topic, Partition: k.part,
 			NextOffset: pp.next, EventMs: pp.eventMs, CaughtUpMs: pp.caught, Owner: p.owner})

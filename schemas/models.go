@@ -48,7 +48,20 @@ type LateRecord struct {
 	At        time.Time
 }
 
+// DeadLetter is an input record sent to a dead-letter topic, kept beside the outbox record
+// that carries it there, so that dashboards count and list them. Keyed by its source
+// coordinates: a batch delivered again records none twice.
+type DeadLetter struct {
+	Topic     string    `gorm:"primaryKey;size:200"`
+	Partition int32     `gorm:"primaryKey"`
+	Offset    int64     `gorm:"primaryKey"`
+	Pipeline  string    `gorm:"size:32;not null;index"`
+	Key       string    `gorm:"size:200;not null"`
+	Reason    string    `gorm:"size:500;not null"`
+	At        time.Time `gorm:"index"`
+}
+
 // Models lists every table Tributary migrates; DataRow is migrated once per join table.
 func Models() []any {
-	return []any{&JoinedEvent{}, &LateRecord{}, &WindowResult{}, &Visit{}, &OutboxRecord{}, &OutboxLease{}, &InputProgress{}, &StagePending{}}
+	return []any{&JoinedEvent{}, &LateRecord{}, &DeadLetter{}, &WindowResult{}, &Visit{}, &OutboxRecord{}, &OutboxLease{}, &InputProgress{}, &StagePending{}}
 }

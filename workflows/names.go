@@ -30,4 +30,6 @@ const (
 	QueryCurrent = "current"
 	// QueryProgress answers a simulation's progress.
 	QueryProgress = "progress"
+	// QueryOpen answers a window workflow's open windows of a key (all keys when empty).
+	QueryOpen = "open"
 )

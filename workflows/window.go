@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,6 +89,9 @@ func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
 		}
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, w.status); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryOpen, w.openWindows); err != nil {
 		return err
 	}
 	updates := 0
@@ -187,6 +192,22 @@ func newWindower(p WindowParams) *windower {
 
 func (w *windower) status() (WindowStatus, error) {
 	return WindowStatus{Open: len(w.state.Open), Watermark: w.state.Watermark, Input: w.state.Input, Applied: w.state.Applied, Stats: w.state.Stats}, nil
+}
+
+// openWindows answers QueryOpen: the windows of key still taking records (every key's
+// when key is empty), by key, size and start, with what they aggregated so far. Like the
+// interactive queries of Kafka Streams, it reads the live state, not the results table.
+func (w *windower) openWindows(key string) ([]OpenWindow, error) {
+	out := []OpenWindow{}
+	for _, id := range workflow.DeterministicKeys(w.state.Open) {
+		if o := w.state.Open[id]; key == "" || o.Key == key {
+			out = append(out, *o)
+		}
+	}
+	slices.SortFunc(out, func(a, b OpenWindow) int {
+		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.SizeSeconds, b.SizeSeconds), a.Start.Compare(b.Start))
+	})
+	return out, nil
 }
 
 // validate accepts a batch only if every range starts past what was applied of its

@@ -359,3 +359,43 @@ func TestSensorMinuteWaitsForTheStage(t *testing.T) {
 	require.Len(t, rec.flushed, 1)
 	require.Equal(t, int64(2), rec.flushed[0].Partial.Count, "both visits are in the minute")
 }
+
+// QueryOpen answers a key's open windows with what they hold so far, and nothing of a
+// window once it closed.
+func TestWindowAnswersItsOpenWindows(t *testing.T) {
+	rec := &flushRecorder{}
+	env := newWindowEnv(t, rec)
+	var r1 sent
+	sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+		Ranges: []schemas.OffsetRange{{Topic: "likes", Partition: 0, From: 0, To: 9}},
+		Partials: []schemas.WindowPartial{
+			partial("video-1", 3*time.Second, wt0, 1, 1),
+			partial("video-2", 3*time.Second, wt0, 1),
+			partial("video-1", 3*time.Second, wt0.Add(3*time.Second), 1, 1, 1),
+		},
+	}, &r1)
+	open := func(key string) []OpenWindow {
+		v, err := env.QueryWorkflow(QueryOpen, key)
+		require.NoError(t, err)
+		var out []OpenWindow
+		require.NoError(t, v.Get(&out))
+		return out
+	}
+	env.RegisterDelayedCallback(func() {
+		got := open("video-1")
+		require.Len(t, got, 2)
+		require.Equal(t, int64(2), got[0].Partial.Count)
+		require.True(t, got[0].Start.Equal(wt0))
+		require.Equal(t, int64(3), got[1].Partial.Count)
+		require.Len(t, open(""), 3, "every key's windows when no key is asked for")
+		require.Empty(t, open("video-9"))
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		got := open("video-1")
+		require.Len(t, got, 1, "the first window closed at its end plus grace")
+		require.True(t, got[0].Start.Equal(wt0.Add(3*time.Second)))
+		env.CancelWorkflow()
+	}, 5*time.Second)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "likes", Windows: threeSeconds})
+	require.NoError(t, r1.err)
+}

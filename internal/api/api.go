@@ -25,6 +25,8 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/query"
+	"github.com/tributary-dev/tributary/internal/serve"
+	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/travel"
 	"github.com/tributary-dev/tributary/workflows"
@@ -50,17 +52,36 @@ type Server struct {
 	// TravelerShards is how the sensors pipeline keys its workflows (see
 	// workflows.TravelerWorkflowID).
 	TravelerShards int
-	Log            *slog.Logger
+	// WindowShards is how the window pipelines key their workflows (see
+	// workflows.WindowWorkflowID).
+	WindowShards int
+	// JoinShards is how the join keys its workflows (see workflows.JoinWorkflowID).
+	JoinShards int
+	// Namespace and TemporalUI (the web UI's base URL; empty for none) make links to a
+	// workflow in the Temporal UI.
+	Namespace, TemporalUI string
+	Log                   *slog.Logger
 	// Poll is how often the live feed looks for newly closed windows (1 s when zero).
 	Poll time.Duration
 	// Now is the clock of ingested likes (time.Now when nil).
 	Now func() time.Time
+	// Metrics, if set, serves the process's Prometheus metrics on /metrics.
+	Metrics http.Handler
+	// Bootstrap is the Kafka cluster, for reading a topic back (verify).
+	Bootstrap string
+
+	// base bounds what the server runs beyond a request (the likes simulation).
+	base  context.Context
+	likes likesSim
 }
 
 // Handler routes the API and the dashboard.
 func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
+	}
+	if s.base == nil {
+		s.base = context.Background()
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
@@ -69,8 +90,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/visits", s.visits)
 	mux.HandleFunc("GET /api/travelers/{id}/current", s.current)
 	mux.HandleFunc("GET /api/windows", s.windows)
+	mux.HandleFunc("GET /api/windows/open", s.openWindows)
+	s.joinRoutes(mux)
+	s.controlRoutes(mux)
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("POST /videos/{id}/likes", s.like)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -81,7 +108,8 @@ func (s *Server) Handler() http.Handler {
 
 // Serve listens on addr until ctx ends; ready, if set, is called once it listens.
 func (s *Server) Serve(ctx context.Context, addr string, ready func(addr string)) error {
-	srv := &http.Server{Addr: addr, Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: nil}
+	s.base = ctx
+	defer s.likes.stop()
 	ln, err := listen(addr)
 	if err != nil {
 		return err
@@ -89,16 +117,9 @@ func (s *Server) Serve(ctx context.Context, addr string, ready func(addr string)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := serve.Until(ctx, ln, s.Handler()); err != nil {
 		return fmt.Errorf("api on %s: %w", addr, err)
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
 	return nil
 }
 
@@ -144,6 +165,50 @@ func (s *Server) sensors(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]string{"sensors": ids, "types": travel.Types})
 }
 
+// maxLiveSensorKeys bounds the workflows one live metrics answer asks.
+const maxLiveSensorKeys = 200
+
+// openSensorMinutes asks the sensors pipeline's workflows for their open minutes, for every
+// sensor the visits name and every traveler type (or those asked for). Without Temporal,
+// or when a workflow does not answer, the answer holds what it got.
+func (s *Server) openSensorMinutes(ctx context.Context, sensor, typ string) []schemas.WindowResult {
+	if s.Temporal == nil {
+		return nil
+	}
+	sensors := []string{sensor}
+	if sensor == "" {
+		var err error
+		if sensors, err = query.Sensors(ctx, s.DB); err != nil {
+			s.Log.Warn("live sensor minutes", "err", err)
+			return nil
+		}
+	}
+	types := travel.Types
+	if typ != "" {
+		types = []string{typ}
+	}
+	var out []schemas.WindowResult
+	asked := 0
+	for _, sid := range sensors {
+		for _, t := range types {
+			if asked++; asked > maxLiveSensorKeys {
+				return out
+			}
+			open, err := s.queryOpen(ctx, schemas.PipelineSensors, schemas.SensorKey(sid, t))
+			if err != nil {
+				s.Log.Warn("live sensor minutes", "sensor", sid, "type", t, "err", err)
+				return out
+			}
+			for _, o := range open {
+				p := o.Partial
+				out = append(out, schemas.WindowResult{Pipeline: schemas.PipelineSensors, Key: o.Key, SizeSeconds: o.SizeSeconds,
+					WindowStart: o.Start, Count: p.Count, Sum: p.Sum, Min: p.Min, Max: p.Max, Avg: p.Avg()})
+			}
+		}
+	}
+	return out
+}
+
 // metrics is GET /api/sensors/metrics?sensor=&type=&from=&to=&step=&window=; from and to
 // default to the last hour, step to a minute, window to the step.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
@@ -172,6 +237,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if err := errors.Join(errs...); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	if live := q.Get("live"); live == "1" || live == "true" {
+		req.Open = s.openSensorMinutes(r.Context(), req.Sensor, req.Type)
 	}
 	m, err := query.SensorMetrics(r.Context(), s.DB, req)
 	if errors.Is(err, query.ErrInvalid) {
@@ -288,7 +356,7 @@ type windowView struct {
 	Min         float64   `json:"min"`
 	Max         float64   `json:"max"`
 	Avg         float64   `json:"avg"`
-	ClosedAt    time.Time `json:"closed_at"`
+	ClosedAt    time.Time `json:"closed_at,omitzero"`
 }
 
 func viewOfWindow(r schemas.WindowResult) windowView {
@@ -320,6 +388,46 @@ func (s *Server) windows(w http.ResponseWriter, r *http.Request) {
 		out[i] = viewOfWindow(row)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"windows": out})
+}
+
+// openWindow is a window still taking records, as GET /api/windows/open shows it.
+type openWindow struct {
+	windowView
+	End     time.Time `json:"end"`
+	CloseAt time.Time `json:"close_at"`
+	Open    bool      `json:"open"`
+}
+
+// openWindows is GET /api/windows/open?pipeline=&key=: the current value of a key's open
+// windows, asked of its workflow (a query), as Kafka Streams' interactive queries and
+// ksqlDB's pull queries answer live state. The key defaults to the global key of a
+// pipeline that aggregates its whole stream (transactions).
+func (s *Server) openWindows(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name := q.Get("pipeline")
+	spec, ok := pipelines.ByName(name)
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("pipeline %q: want %s, %s or %s", name, schemas.PipelineLikes, schemas.PipelineTransactions, schemas.PipelineSensors))
+		return
+	}
+	key := q.Get("key")
+	if key == "" {
+		key = pipelines.GlobalKey
+	}
+	if err := checkID(key); err != nil {
+		writeError(w, http.StatusBadRequest, "key "+err.Error())
+		return
+	}
+	if s.Temporal == nil {
+		writeError(w, http.StatusServiceUnavailable, "no Temporal connection")
+		return
+	}
+	open, err := s.queryOpen(r.Context(), spec.Name, key)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pipeline": spec.Name, "key": key, "windows": viewsOfOpen(spec.Name, open)})
 }
 
 func checkID(id string) error {

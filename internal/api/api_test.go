@@ -60,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(p.Close)
 	now := time.Now().UTC().Truncate(time.Minute)
-	s := &api.Server{DB: g, Producer: p, Log: log, Poll: 100 * time.Millisecond}
+	s := &api.Server{DB: g, Producer: p, Log: log, Poll: 100 * time.Millisecond, Namespace: "default", TemporalUI: "http://ui.test"}
 	f := &fixture{srv: httptest.NewServer(s.Handler()), db: g, bootstrap: bootstrap, now: now}
 	t.Cleanup(f.srv.Close)
 	f.seed(t)
@@ -189,6 +189,10 @@ func TestListsAndErrors(t *testing.T) {
 		{"POST", "/videos/v1/likes", `{"cnt": 1}`},
 		{"POST", "/videos/v1/likes", `not json`},
 		{"POST", "/videos/a%7Cb/likes", ``},
+		{"GET", "/api/windows/open", ""},
+		{"GET", "/api/windows/open?pipeline=nope&key=v1", ""},
+		{"GET", "/api/windows/open?pipeline=likes&key=a%2Fb", ""},
+		{"GET", "/api/windows/open?pipeline=likes&key=" + strings.Repeat("k", 300), ""},
 	} {
 		if code := f.do(t, c.method, c.path, c.body, &e); code != 400 || e.Error == "" {
 			t.Errorf("%s %s %s: status %d, error %q", c.method, c.path, c.body, code, e.Error)
@@ -199,6 +203,9 @@ func TestListsAndErrors(t *testing.T) {
 	}
 	if code := f.do(t, "GET", "/api/travelers/t1/current", "", &e); code != 503 {
 		t.Errorf("current without Temporal: %d", code)
+	}
+	if code := f.do(t, "GET", "/api/windows/open?pipeline=likes&key=v1", "", &e); code != 503 || e.Error == "" {
+		t.Errorf("open windows without Temporal: %d %q", code, e.Error)
 	}
 }
 
@@ -266,7 +273,7 @@ func TestLiveFeed(t *testing.T) {
 				if i < 0 {
 					break
 				}
-				if strings.HasPrefix(s[:i], "event: window") {
+				if strings.Contains("\n"+s[:i], "\nevent: window") {
 					events <- s[:i]
 				}
 				acc.Reset()
@@ -297,5 +304,73 @@ func TestLiveFeed(t *testing.T) {
 	case ev := <-events:
 		t.Errorf("a second event (the sensors row is filtered out, the likes row sent once): %q", ev)
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// Acks come as they are stored, with their delay; a client reconnecting with the last id
+// it saw gets what was acked while it was away, and the feed's 4xx say what is wrong.
+func TestLiveFeedAcksAndResume(t *testing.T) {
+	f := newFixture(t)
+	ack := func(id string, storedAt time.Time) schemas.JoinedEvent {
+		return schemas.JoinedEvent{EventID: id, Status: schemas.JoinComplete, Topics: "topic1,topic2,topic3",
+			FirstAt: storedAt.Add(-40 * time.Millisecond), LastAt: storedAt.Add(-25 * time.Millisecond), Writer: "w", StoredAt: storedAt}
+	}
+	events := testenv.Stream(t, f.srv.URL+"/api/events?pipeline=join", "")
+	// Stored after the stream answered, so after the moment it started from.
+	t0 := time.Now().UTC()
+	if err := f.db.Create(ack("e1", t0)).Error; err != nil {
+		t.Fatal(err)
+	}
+	first := testenv.Next(t, events, "ack", 10*time.Second, nil)
+	var v struct {
+		EventID string   `json:"event_id"`
+		Status  string   `json:"status"`
+		Topics  []string `json:"topics"`
+		DelayMs float64  `json:"delay_ms"`
+	}
+	if err := json.Unmarshal([]byte(first.Data), &v); err != nil || v.EventID != "e1" || v.Status != schemas.JoinComplete || len(v.Topics) != 3 || v.DelayMs != 25 {
+		t.Fatalf("ack event %+v (%v)", first, err)
+	}
+	if first.ID == "" {
+		t.Fatal("an ack event without an id cannot be resumed from")
+	}
+	// Away: two more acks are stored; back with the last id seen, both come.
+	if err := f.db.Create([]schemas.JoinedEvent{ack("e2", t0.Add(time.Millisecond)), ack("e3", t0.Add(2*time.Millisecond))}).Error; err != nil {
+		t.Fatal(err)
+	}
+	resumed := testenv.Stream(t, f.srv.URL+"/api/events?pipeline=join", first.ID)
+	got := map[string]bool{}
+	for len(got) < 2 {
+		ev := testenv.Next(t, resumed, "ack", 10*time.Second, nil)
+		_ = json.Unmarshal([]byte(ev.Data), &v)
+		if v.EventID != "e1" {
+			got[v.EventID] = true
+		}
+	}
+	// A fresh client without an id starts from now: it does not get the old acks.
+	fresh := testenv.Stream(t, f.srv.URL+"/api/events?pipeline=join", "")
+	if err := f.db.Create(ack("e4", time.Now().UTC())).Error; err != nil {
+		t.Fatal(err)
+	}
+	if ev := testenv.Next(t, fresh, "ack", 10*time.Second, nil); !strings.Contains(ev.Data, `"e4"`) {
+		t.Errorf("a new client's first ack is %s", ev.Data)
+	}
+	var e errBody
+	for _, path := range []string{
+		"/api/events?pipeline=nope",
+		"/api/events?watch=v1",
+		"/api/events?pipeline=likes&watch=" + strings.Repeat("v,", api.MaxWatch) + "v",
+		"/api/events?pipeline=likes&watch=a%7Cb",
+	} {
+		if code := f.do(t, "GET", path, "", &e); code != 400 || e.Error == "" {
+			t.Errorf("GET %s: %d %q", path, code, e.Error)
+		}
+	}
+	req, _ := http.NewRequest("GET", f.srv.URL+"/api/events", nil)
+	req.Header.Set("Last-Event-ID", "yesterday")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
+		t.Errorf("a Last-Event-ID that is no id: %v %v", resp.Status, err)
+	} else {
+		resp.Body.Close()
 	}
 }

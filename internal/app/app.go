@@ -22,6 +22,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/db"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/metrics"
 	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
@@ -58,6 +59,8 @@ type Deps struct {
 	SensorWindows *bridge.PieceSender
 	// Relay sends the outbox's records; the worker role runs it.
 	Relay *outbox.Relay
+	// Metrics are this process's, served on /metrics.
+	Metrics *metrics.Set
 }
 
 // Connect checks every pipeline spec, creates the topics, opens the database, starts a producer and dials Temporal,
@@ -68,7 +71,7 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 			return nil, fmt.Errorf("window pipeline %s: %w", spec.Name, err)
 		}
 	}
-	d := &Deps{Config: cfg, Log: log}
+	d := &Deps{Config: cfg, Log: log, Metrics: metrics.New()}
 	err := waitFor(ctx, log, "Kafka", cfg.KafkaBootstrap, func(ctx context.Context) error {
 		return errors.Join(kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, cfg.Partitions, Topics()...),
 			kafkaio.EnsureTopics(ctx, cfg.KafkaBootstrap, 1, schemas.TopicOutboxPosition))
@@ -84,11 +87,13 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 	if err != nil {
 		return nil, err
 	}
+	d.Metrics.WatchLateRecords(d.DB)
 	if d.Producer, err = kafkaio.NewProducer(cfg.KafkaBootstrap, log, nil); err != nil {
 		d.Close()
 		return nil, err
 	}
-	if d.Temporal, err = DialTemporal(ctx, cfg, log); err != nil {
+	d.Metrics.WatchRecreated("producer", d.Producer.Recreated.Load)
+	if d.Temporal, err = DialTemporal(ctx, cfg, log, d.Metrics); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -129,12 +134,14 @@ func waitFor(ctx context.Context, log *slog.Logger, what, where string, step fun
 	}
 }
 
-// DialTemporal connects to the frontend, retrying with backoff until ctx ends.
-func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
+// DialTemporal connects to the frontend, retrying with backoff until ctx ends; the SDK
+// reports its metrics into m (none when nil).
+func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, m *metrics.Set) (client.Client, error) {
 	opts := client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.Namespace,
-		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		HostPort:       cfg.TemporalAddress,
+		Namespace:      cfg.Namespace,
+		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		MetricsHandler: m.SDKHandler(),
 	}
 	if isLoopback(cfg.TemporalAddress) {
 		// Compressing requests to a server on the same machine only costs CPU.
@@ -180,11 +187,12 @@ func (d *Deps) Close() {
 			_ = sqlDB.Close()
 		}
 	}
+	d.Metrics.Close()
 }
 
 // Activities returns the activity struct the worker registers.
 func (d *Deps) Activities() *activities.Activities {
-	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log, Windows: d.SensorWindows, Kick: d.Relay.Kick}
+	return &activities.Activities{DB: d.DB, Producer: d.Producer, Bootstrap: d.Config.KafkaBootstrap, Log: d.Log, Windows: d.SensorWindows, Kick: d.Relay.Kick, Metrics: d.Metrics}
 }
 
 // RegisterWorkflows adds every workflow to a worker or a replayer, under its name in workflows/names.go.
@@ -212,7 +220,7 @@ func (d *Deps) NewWorker() worker.Worker {
 // bridgeOptions are the settings every bridge of this process shares.
 func (d *Deps) bridgeOptions(ready chan struct{}) bridge.Options {
 	o := d.Config.Bridge
-	o.Bootstrap, o.Log, o.Ready, o.DB = d.Config.KafkaBootstrap, d.Log, ready, d.DB
+	o.Bootstrap, o.Log, o.Ready, o.DB, o.Metrics = d.Config.KafkaBootstrap, d.Log, ready, d.DB, d.Metrics
 	return o
 }
 
@@ -232,7 +240,8 @@ func (d *Deps) NewSensorsBridge(ready chan struct{}) (*bridge.Bridge, error) {
 
 // NewAPI builds the HTTP API server.
 func (d *Deps) NewAPI() *api.Server {
-	return &api.Server{DB: d.DB, Temporal: d.Temporal, Producer: d.Producer, TravelerShards: d.Config.Sensors.Shards, Log: d.Log.With("component", "api")}
+	return &api.Server{DB: d.DB, Temporal: d.Temporal, Producer: d.Producer, TravelerShards: d.Config.Sensors.Shards, WindowShards: d.Config.Windows.Shards, JoinShards: d.Config.Join.Shards, Bootstrap: d.Config.KafkaBootstrap,
+		Namespace: d.Config.Namespace, TemporalUI: d.Config.TemporalUIURL, Log: d.Log.With("component", "api"), Metrics: d.Metrics.Handler()}
 }
 
 // NewWindowBridge builds a window pipeline's bridge.

@@ -8,8 +8,9 @@ import (
 	"github.com/tributary-dev/tributary/internal/testenv"
 )
 
-// resultDatabases are the results databases the end-to-end tests run on: SQLite, the
-// default, and PostgreSQL, a server of the test's own (internal/pgtest).
+// resultDatabases are the databases the end-to-end tests run on: SQLite, the default, and
+// PostgreSQL, a server of the test's own (internal/pgtest) holding both the results and
+// the embedded Temporal server's data, as in the compose stack.
 var resultDatabases = []string{"sqlite", "postgres"}
 
 // forEachDatabase runs test once per results database, as a subtest with a fresh stack's
@@ -20,11 +21,12 @@ func forEachDatabase(t *testing.T, test func(t *testing.T, cfg config.Config)) {
 	}
 }
 
-// databaseConfig is a test stack's configuration with its results in the named database.
+// databaseConfig is a test stack's configuration on the named database.
 func databaseConfig(t *testing.T, name string) config.Config {
 	cfg := testenv.Config(t)
 	if name == "postgres" {
 		cfg.DatabaseURL = pgtest.Start(t)
+		cfg.TemporalDatabase = pgtest.WithDatabase(cfg.DatabaseURL, "temporal")
 	}
 	return cfg
 }

@@ -68,13 +68,18 @@ func TestJoinEndToEnd(t *testing.T) {
 }
 
 // checkDeadLettersOnce shows that the malformed rows, delivered twice, were dead-lettered
-// once: one outbox row each, and one record each on the dead-letter topics.
+// once: one outbox row and one dead_letters row each, and one record each on the
+// dead-letter topics.
 func checkDeadLettersOnce(t *testing.T, env *testenv.Env, plan joinsim.Plan, want int) {
 	t.Helper()
 	var rows int64
 	require.NoError(t, env.Deps.DB.Model(&schemas.OutboxRecord{}).
 		Where("topic LIKE ? AND key LIKE ?", "%.dlq", plan.RunID+"%").Count(&rows).Error)
 	require.Equal(t, int64(want), rows, "outbox rows of dead letters after the redelivery")
+	var recorded int64
+	require.NoError(t, env.Deps.DB.Model(&schemas.DeadLetter{}).
+		Where("pipeline = ? AND key LIKE ?", schemas.PipelineJoin, plan.RunID+"%").Count(&recorded).Error)
+	require.Equal(t, int64(want), recorded, "dead letters recorded after the redelivery")
 	n := 0
 	for _, topic := range schemas.JoinTopics {
 		n += countRecords(t, env.Config.KafkaBootstrap, kafkaio.DLQTopic(topic), func(m *kafka.Message) bool {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/embedded"
@@ -58,6 +60,8 @@ type Running struct {
 	SensorsBridge *bridge.Bridge
 	// APIAddress is where the HTTP API listens, empty without the API role.
 	APIAddress string
+	// MetricsAddress is where /metrics listens on its own, empty when not asked for.
+	MetricsAddress string
 }
 
 // Run runs the roles until ctx ends, then shuts them down: the bridge commits what it
@@ -141,6 +145,22 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func(*Running)) error 
 			}
 		}()
 	}
+	if d.Config.MetricsAddress != "" {
+		metricsReady := make(chan struct{})
+		readies = append(readies, metricsReady)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.Metrics.Serve(ctx, d.Config.MetricsAddress, func(addr string) {
+				running.MetricsAddress = addr
+				close(metricsReady)
+			})
+			if err != nil {
+				errs <- fmt.Errorf("%w (set -metrics or %s)", err, config.EnvMetrics)
+				cancel()
+			}
+		}()
+	}
 	allReady := true
 	for _, r := range readies {
 		select {
@@ -165,6 +185,9 @@ func Run(ctx context.Context, d *Deps, roles Roles, ready func(*Running)) error 
 type Stack struct {
 	Broker   *embedded.Broker
 	Temporal *embedded.Temporal
+	// Metrics are the embedded server's own; a process serving the stack adds them to its
+	// /metrics (metrics.Set.Include).
+	Metrics *prometheus.Registry
 }
 
 // StartStack starts the embedded broker and Temporal server under the state directory,
@@ -191,8 +214,11 @@ func StartStack(cfg config.Config, log *slog.Logger, out io.Writer) (*Stack, err
 		return nil, err
 	}
 	fmt.Fprintf(out, "kafka     ready  %s (data in %s)\n", broker.Address, filepath.Join(cfg.StateDir, "kafka"))
+	serverMetrics := prometheus.NewRegistry()
 	tmp, err := embedded.StartTemporal(embedded.TemporalOptions{
+		Metrics:       serverMetrics,
 		DatabaseFile:  filepath.Join(cfg.StateDir, "temporal.db"),
+		PostgresURL:   cfg.TemporalDatabase,
 		Port:          tport,
 		UIPort:        cfg.TemporalUIPort,
 		Namespaces:    []string{cfg.Namespace},
@@ -203,11 +229,11 @@ func StartStack(cfg config.Config, log *slog.Logger, out io.Writer) (*Stack, err
 		broker.Close()
 		return nil, err
 	}
-	fmt.Fprintf(out, "temporal  ready  %s (namespace %s, data in %s)\n", tmp.Address, cfg.Namespace, filepath.Join(cfg.StateDir, "temporal.db"))
+	fmt.Fprintf(out, "temporal  ready  %s (namespace %s, data in %s)\n", tmp.Address, cfg.Namespace, cfg.TemporalStore())
 	if tmp.UIAddress != "" {
 		fmt.Fprintf(out, "ui        ready  http://%s\n", tmp.UIAddress)
 	}
-	return &Stack{Broker: broker, Temporal: tmp}, nil
+	return &Stack{Broker: broker, Temporal: tmp, Metrics: serverMetrics}, nil
 }
 
 // Close stops Temporal, then the broker.

@@ -37,6 +37,9 @@ type JoinOptions struct {
 	// OriginalRate is the original join system's own workload, sharded: a steady few events
 	// per second, whose ack delay its README reports (zero skips the run).
 	OriginalRate float64
+	// TemporalDatabase is where the server keeps its data: "" is SQLite, TemporalAuto a
+	// private PostgreSQL server, a postgres:// URL a server of the user's.
+	TemporalDatabase string
 }
 
 // DefaultJoinOptions are the sizes the README's figures come from.
@@ -84,7 +87,15 @@ type JoinResult struct {
 // RunJoin starts a fresh embedded stack in a temporary directory and measures.
 func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Logger) (JoinResult, error) {
 	res := JoinResult{Shards: opts.Shards}
-	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) { c.Join.Deadline = time.Minute })
+	temporalDB, dropTemporalDB, err := temporalDatabase(opts.TemporalDatabase, log)
+	if err != nil {
+		return res, err
+	}
+	defer dropTemporalDB()
+	deps, closeStack, err := freshStack(ctx, log, func(c *config.Config) {
+		c.Join.Deadline = time.Minute
+		c.TemporalDatabase = temporalDB
+	})
 	if err != nil {
 		return res, err
 	}

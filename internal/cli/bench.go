@@ -23,6 +23,7 @@ func benchJoin(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 	fs.Float64Var(&o.LatencyRate, "rate", o.LatencyRate, "events per second of the sharded latency run")
 	fs.Float64Var(&o.PerEventLatencyRate, "per-event-rate", o.PerEventLatencyRate, "events per second of the per-event latency run")
 	fs.DurationVar(&o.LatencyDuration, "duration", o.LatencyDuration, "length of each latency run")
+	fs.StringVar(&o.TemporalDatabase, "temporal-database", "", "the server's database: empty is SQLite; "+bench.TemporalAuto+" a PostgreSQL server of the bench's own; or a postgres:// URL (the bench makes and drops a database of its own there)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,12 +43,16 @@ func benchJoin(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	printBench(out, r)
+	printBench(out, r, o.TemporalDatabase)
 	return nil
 }
 
-func printBench(out io.Writer, r bench.JoinResult) {
-	fmt.Fprintln(out, "\njoin bench (embedded stack: kfake, Temporal on SQLite, SQLite results)")
+func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
+	store := "SQLite"
+	if temporalDB != "" {
+		store = "PostgreSQL"
+	}
+	fmt.Fprintf(out, "\njoin bench (embedded stack: kfake, Temporal on %s, SQLite results)\n", store)
 	fmt.Fprintf(out, "  server ceiling: SignalWithStart accepted %.0f/s, applied (started, signalled, completed) %.0f/s\n", r.CeilingAccepted, r.CeilingApplied)
 	fmt.Fprintln(out, "\n  mode                 events   events/s   signals/event   vs ceiling")
 	row := func(name string, t bench.Throughput) {
@@ -128,6 +133,7 @@ func benchAll(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	fs.IntVar(&jo.PerEventEvents, "per-event", jo.PerEventEvents, "events of the per-event join throughput run")
 	fs.IntVar(&wo.Records, "records", wo.Records, "records per pre-aggregated window run")
 	fs.IntVar(&wo.PerRecordRecords, "per-record", wo.PerRecordRecords, "records of the one-update-per-record window runs")
+	pg := fs.String("temporal-database", bench.TemporalAuto, "where the second server ceiling runs: "+bench.TemporalAuto+" (a PostgreSQL server of the bench's own), a postgres:// URL, or none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -136,12 +142,47 @@ func benchAll(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	// The join's rows now, so that a window run that fails or is stopped leaves them shown.
-	printAll(out, jr, bench.WindowResult{})
+	printAll(out, jr, bench.WindowResult{}, nil)
 	wr, err := bench.RunWindows(ctx, wo, out, log)
 	if err != nil {
 		return err
 	}
-	printAll(out, jr, wr)
+	var onPG []bench.Ceiling
+	if *pg != "none" {
+		// The second ceiling is a comparison: without a PostgreSQL server (no binaries, a
+		// URL that does not answer) the table still comes, without that row.
+		c, err := bench.RunCeiling(ctx, jo.CeilingCalls, *pg, out, log)
+		if err != nil {
+			fmt.Fprintf(out, "no ceiling on PostgreSQL: %v\n", err)
+		} else {
+			onPG = append(onPG, c)
+		}
+	}
+	printAll(out, jr, wr, onPG)
+	return nil
+}
+
+// benchCeiling is `starter bench ceiling`: the server alone, on SQLite and on PostgreSQL.
+func benchCeiling(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("bench ceiling", flag.ContinueOnError)
+	calls := fs.Int("calls", bench.DefaultJoinOptions().CeilingCalls, "SignalWithStart calls, each to a new workflow")
+	pg := fs.String("temporal-database", bench.TemporalAuto, "the PostgreSQL the second run uses: "+bench.TemporalAuto+" (a server of the bench's own) or a postgres:// URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var runs []bench.Ceiling
+	for _, choice := range []string{"", *pg} {
+		c, err := bench.RunCeiling(ctx, *calls, choice, out, log)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, c)
+	}
+	fmt.Fprintf(out, "\nserver ceiling, %d workflows (embedded Temporal, one process)\n", *calls)
+	fmt.Fprintln(out, "  store        SignalWithStart answered/s   started, signalled, completed/s   peak RSS   written per workflow")
+	for _, c := range runs {
+		fmt.Fprintf(out, "  %-12s %26.0f %33.0f %6d MiB %17d B\n", c.Store, c.Accepted, c.Applied, c.Usage.PeakRSS>>20, c.Usage.Written/int64(*calls))
+	}
 	return nil
 }
 
@@ -149,7 +190,7 @@ func benchAll(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 // events per 1,000 records, delay, the process's peak memory and bytes written, and the rate
 // as a share of the ceiling that bounds it (the server's workflow rate for per-event joins,
 // the plain in-memory consumer for windows), beside the ceilings themselves.
-func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
+func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others []bench.Ceiling) {
 	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | history events / 1,000 | p50 | p99 | peak RSS | written per record | vs ceiling |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")
 	// row prints one scenario; n is the records or events it counts per (0: no such column).
@@ -177,6 +218,10 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult) {
 	}
 	ceiling("server", "SignalWithStart calls answered", jr.CeilingAccepted)
 	row("server", "workflows started, signalled, completed (ceiling)", jr.CeilingApplied, 0, 0, "–", "–", jr.CeilingUsage, 0, "–")
+	for _, c := range others {
+		ceiling("server on "+c.Store, "SignalWithStart calls answered", c.Accepted)
+		row("server on "+c.Store, "workflows started, signalled, completed (ceiling)", c.Applied, 0, 0, "–", "–", c.Usage, 0, share(c.Applied, jr.CeilingApplied)+" of SQLite's")
+	}
 	tput := func(mode string, t bench.Throughput, ceiling string) {
 		d := t.Report.Delays
 		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), t.HistoryEvents, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), t.Usage, t.Events, ceiling)

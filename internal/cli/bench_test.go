@@ -20,15 +20,17 @@ func TestBenchTable(t *testing.T) {
 	wr := bench.WindowResult{Plain: map[string]float64{"likes": 100000},
 		Runs: []bench.WindowRun{{Pipeline: "likes", Mode: "pre-aggregated", Records: 50000, Elapsed: time.Second, Updates: 100, HistoryEvents: 600, Produced: 80000}}}
 	var out bytes.Buffer
-	printAll(&out, jr, wr)
+	printAll(&out, jr, wr, []bench.Ceiling{{Store: "PostgreSQL", Accepted: 300, Applied: 100, Usage: bench.Usage{PeakRSS: 200 << 20}}})
 	table := out.String()
 	for _, want := range []string{
 		"| server | SignalWithStart calls answered (ceiling) | 120 |",
-		"| join, events | one workflow per event id | 20 | 3000.0 | 14000 |", // 1,000 events in 50 s, 3 signals and 14 history events each
-		"| 300 MiB | 5000 B | 50% |",                                         // 5 MB for 1,000 events; 20/s of a 40/s ceiling
-		"| join, events | sharded (4) | 2500 | 200.0 |",                      // 10,000 in 4 s
-		"| join, ack delay | the original's workload, sharded at 5/s | 5 |",  // the original's rate
-		"| likes, records | pre-aggregated | 50000 | 2.0 | 12 |",             // 100 updates and 600 history events for 50,000 records
+		"| server on PostgreSQL | SignalWithStart calls answered (ceiling) | 300 |",
+		"| server on PostgreSQL | workflows started, signalled, completed (ceiling) | 100 | – | – | – | – | 200 MiB | – | 250% of SQLite's |", // 100/s beside SQLite's 40/s
+		"| join, events | one workflow per event id | 20 | 3000.0 | 14000 |",                                                                  // 1,000 events in 50 s, 3 signals and 14 history events each
+		"| 300 MiB | 5000 B | 50% |",                                        // 5 MB for 1,000 events; 20/s of a 40/s ceiling
+		"| join, events | sharded (4) | 2500 | 200.0 |",                     // 10,000 in 4 s
+		"| join, ack delay | the original's workload, sharded at 5/s | 5 |", // the original's rate
+		"| likes, records | pre-aggregated | 50000 | 2.0 | 12 |",            // 100 updates and 600 history events for 50,000 records
 		"| likes, records | broker, produced (idempotent, acks=all) (ceiling) | 80000 |",
 		"| 50% |\n| likes, records | plain in-memory consumer (ceiling) | 100000", // half the plain consumer
 	} {

@@ -36,7 +36,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, log *slo
 	case "samples":
 		err = samples(rest, stdout)
 	case "bench":
-		err = dispatch(ctx, cmd, map[string]command{"all": benchAll, "join": benchJoin, "windows": benchWindows, "sensors": benchSensors}, rest, stdout, log)
+		err = dispatch(ctx, cmd, map[string]command{"all": benchAll, "join": benchJoin, "windows": benchWindows, "sensors": benchSensors, "ceiling": benchCeiling}, rest, stdout, log)
 	case "workers":
 		err = Workers(ctx, rest, stdout, log)
 	case "chaos":

@@ -134,6 +134,83 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+// Each subcommand's -h lists the flags it reads and no others: simulate join knows no
+// bridge, server, sensor or database flags.
+func TestSubcommandHelpListsItsOwnFlags(t *testing.T) {
+	for _, c := range []struct {
+		args          []string
+		want, notWant []string
+	}{
+		{[]string{"simulate", "join", "-h"}, []string{"-kafka", "-temporal", "-n", "-rate", "-missing"},
+			[]string{"-batch-window", "-max-batch", "-ui-port", "-history-shards", "-sensor-grace", "-sensor-idle-gap", "-database", "-state-dir", "-api", "-join-shards"}},
+		{[]string{"simulate", "sensors", "-h"}, []string{"-kafka", "-state-dir", "-sensor-idle-gap", "-sensor-disorder", "-sensors"},
+			[]string{"-batch-window", "-ui-port", "-join-deadline", "-api"}},
+		{[]string{"verify", "transactions", "-h"}, []string{"-state-dir", "-database", "-replayed"},
+			[]string{"-batch-window", "-ui-port", "-join-shards"}},
+		{[]string{"dev", "-h"}, []string{"-state-dir", "-ui-port", "-batch-window", "-temporal-database", "-metrics", "-roles"}, nil},
+	} {
+		help := captureStderr(t, func() {
+			if code := Main(context.Background(), c.args, io.Discard, io.Discard, testenv.Logger(t)); code != 0 {
+				t.Errorf("%v exited %d", c.args, code)
+			}
+		})
+		flags := map[string]bool{}
+		for _, m := range regexp.MustCompile(`(?m)^  (-[a-z-]+)`).FindAllStringSubmatch(help, -1) {
+			flags[m[1]] = true
+		}
+		for _, f := range c.want {
+			if !flags[f] {
+				t.Errorf("%v does not list %s:\n%s", c.args, f, help)
+			}
+		}
+		for _, f := range c.notWant {
+			if flags[f] {
+				t.Errorf("%v lists %s, which it does not read", c.args, f)
+			}
+		}
+	}
+}
+
+// captureStderr runs f and returns what it wrote to the process's standard error, where
+// the flag package prints -h.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	defer func() { os.Stderr = saved }()
+	f()
+	w.Close()
+	return <-done
+}
+
+// A command that reads results refuses a state directory with no database, and makes none.
+func TestReadingCommandsNeedTheirDatabase(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "elsewhere")
+	for _, args := range [][]string{
+		{"verify", "transactions", "-state-dir", missing},
+		{"simulate", "likes", "-state-dir", missing, "-kafka", "127.0.0.1:1"},
+		{"simulate", "sensors", "-state-dir", missing, "-kafka", "127.0.0.1:1"},
+	} {
+		var out bytes.Buffer
+		code := Main(context.Background(), args, &out, &out, testenv.Logger(t))
+		if code == 0 || !strings.Contains(out.String(), "no results database at "+filepath.Join(missing, "tributary.db")) {
+			t.Errorf("%v exited %d: %s", args, code, out.String())
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Errorf("%v made %s", args, missing)
+		}
+	}
+}
+
 func TestSamplesCommand(t *testing.T) {
 	dir := t.TempDir()
 	if code := Main(context.Background(), []string{"samples", "join", "-out", dir, "-rows", "7"}, io.Discard, io.Discard, testenv.Logger(t)); code != 0 {
@@ -171,7 +248,7 @@ func (b *syncBuffer) String() string {
 func TestTransactionsCommands(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Start(t, cfg)
-	flags := []string{"-kafka", cfg.KafkaBootstrap, "-temporal", cfg.TemporalAddress, "-state-dir", cfg.StateDir}
+	flags := []string{"-kafka", cfg.KafkaBootstrap, "-temporal", cfg.TemporalAddress}
 	var out bytes.Buffer
 	if code := Main(context.Background(), append([]string{"simulate", "transactions", "-n", "5000", "-rate", "5000"}, flags...), &out, &out, testenv.Logger(t)); code != 0 {
 		t.Fatalf("simulate transactions exited %d:\n%s", code, out.String())
@@ -181,7 +258,7 @@ func TestTransactionsCommands(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		out.Reset()
-		code := Main(context.Background(), append([]string{"verify", "transactions"}, flags...), &out, &out, testenv.Logger(t))
+		code := Main(context.Background(), append([]string{"verify", "transactions", "-state-dir", cfg.StateDir}, flags...), &out, &out, testenv.Logger(t))
 		return code == 0 && strings.Contains(out.String(), "5000 records") && strings.Contains(out.String(), "0 still open")
 	}, time.Minute, testenv.Poll, "verify to pass")
 	if !strings.Contains(out.String(), "every closed window equals the recomputation") {

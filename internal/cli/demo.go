@@ -17,7 +17,7 @@ import (
 // at 500 per second are through in seconds; -join-shards 0 shows the per-event mode. Then
 // it feeds sensor traffic and likes, for the dashboard, until Ctrl-C.
 func demo(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs, cfg, err := configFlags("demo", func(c *config.Config) {
+	fs, cfg, err := configFlags("demo", config.AllFlags, func(c *config.Config) {
 		c.Join.Shards = 4
 		c.Join.Deadline = 5 * time.Second
 		c.Sensors.Shards = 4

@@ -12,21 +12,21 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 )
 
-// configFlags binds the shared configuration to a command's flags; defaults, if given,
-// adjusts the command's defaults before the environment and the flags apply.
-func configFlags(name string, defaults ...func(*config.Config)) (*flag.FlagSet, *config.Config, error) {
+// configFlags binds the groups of the shared configuration a command reads to its flags;
+// defaults, if given, adjust the defaults before the environment is applied.
+func configFlags(name string, groups []config.FlagGroup, defaults ...func(*config.Config)) (*flag.FlagSet, *config.Config, error) {
 	cfg, err := config.FromEnv(defaults...)
 	if err != nil {
 		return nil, nil, err
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
+	cfg.RegisterFlags(fs, groups...)
 	return fs, &cfg, nil
 }
 
 // dev runs the embedded stack with a worker and a bridge until ctx ends.
 func dev(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs, cfg, err := configFlags("dev")
+	fs, cfg, err := configFlags("dev", config.AllFlags)
 	if err != nil {
 		return err
 	}
@@ -57,6 +57,10 @@ func runStackRoles(ctx context.Context, cfg config.Config, roles app.Roles, out 
 		return err
 	}
 	defer stack.Close()
+	if stack.Temporal.UIAddress != "" {
+		// The dashboard links workflows to the UI this stack serves.
+		cfg.TemporalUIURL = "http://" + stack.Temporal.UIAddress
+	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	deps, err := app.Connect(cctx, cfg, log)
 	cancel()
@@ -64,6 +68,7 @@ func runStackRoles(ctx context.Context, cfg config.Config, roles app.Roles, out 
 		return err
 	}
 	defer deps.Close()
+	deps.Metrics.Include(stack.Metrics)
 	mode := "one workflow per event id"
 	if cfg.Join.Shards > 0 {
 		mode = fmt.Sprintf("%d shard workflows", cfg.Join.Shards)
@@ -80,7 +85,10 @@ func runStackRoles(ctx context.Context, cfg config.Config, roles app.Roles, out 
 			fmt.Fprintf(out, "bridge    ready  join (%s), sensors (%s), likes, transactions; results in %s\n", mode, travelers, cfg.Database())
 		}
 		if r.APIAddress != "" {
-			fmt.Fprintf(out, "api       ready  http://%s (dashboard; POST /videos/{id}/likes)\n", r.APIAddress)
+			fmt.Fprintf(out, "api       ready  http://%s (dashboard; POST /videos/{id}/likes; /metrics)\n", r.APIAddress)
+		}
+		if r.MetricsAddress != "" {
+			fmt.Fprintf(out, "metrics   ready  http://%s/metrics\n", r.MetricsAddress)
 		}
 		fmt.Fprintln(out, "Press Ctrl-C to stop.")
 		if then != nil {

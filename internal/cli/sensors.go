@@ -12,6 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/db"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/progress"
@@ -22,7 +23,7 @@ import (
 
 // simulateSensors is `starter simulate sensors`: travelers crossing sensors, in real time.
 func simulateSensors(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs, cfg, err := configFlags("simulate sensors")
+	fs, cfg, err := configFlags("simulate sensors", []config.FlagGroup{config.ClientFlags, config.ResultsFlags, config.SensorTimingFlags})
 	if err != nil {
 		return err
 	}
@@ -55,6 +56,12 @@ func simulateSensors(ctx context.Context, args []string, out io.Writer, log *slo
 	fmt.Fprintf(out, "%d travelers over %d sensors, %d readings (%d bad) over %s; run %s\n",
 		sum.Travelers, sc.Sensors, sum.Readings, sum.BadTotal(), sum.Last.Sub(sum.First).Round(time.Second), sc.Run)
 
+	// The visits are read back from the results database: it must be there before anything
+	// is sent.
+	g, err := db.OpenExisting(cfg.Database(), log)
+	if err != nil {
+		return err
+	}
 	p, err := kafkaio.NewProducer(cfg.KafkaBootstrap, log, nil)
 	if err != nil {
 		return err
@@ -66,10 +73,6 @@ func simulateSensors(ctx context.Context, args []string, out io.Writer, log *slo
 	}
 	bar.Done()
 
-	g, err := db.Open(cfg.Database(), log)
-	if err != nil {
-		return err
-	}
 	if *wait == 0 {
 		*wait = cfg.Sensors.IdleGap + cfg.Sensors.Disorder + 30*time.Second
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tributary-dev/tributary/activities"
 	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/progress"
 	"github.com/tributary-dev/tributary/schemas"
@@ -87,7 +88,7 @@ func (j *joinFlags) params(deadline time.Duration) workflows.SimulateJoinParams 
 
 // simulateJoin is `starter simulate join` against a running stack.
 func simulateJoin(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs, cfg, err := configFlags("simulate join")
+	fs, cfg, err := configFlags("simulate join", []config.FlagGroup{config.ClientFlags})
 	if err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func simulateJoin(ctx context.Context, args []string, out io.Writer, log *slog.L
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, err := app.DialTemporal(dctx, *cfg, log)
+	c, err := app.DialTemporal(dctx, *cfg, log, nil)
 	cancel()
 	if err != nil {
 		return err

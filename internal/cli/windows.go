@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/db"
@@ -22,7 +23,7 @@ import (
 
 // simulateTransactions is `starter simulate transactions -n N`.
 func simulateTransactions(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs, cfg, err := configFlags("simulate transactions")
+	fs, cfg, err := configFlags("simulate transactions", []config.FlagGroup{config.ClientFlags})
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func simulateTransactions(ctx context.Context, args []string, out io.Writer, log
 
 // verifyTransactions is `starter verify transactions`.
 func verifyTransactions(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs, cfg, err := configFlags("verify transactions")
+	fs, cfg, err := configFlags("verify transactions", []config.FlagGroup{config.ClientFlags, config.ResultsFlags})
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func verifyTransactions(ctx context.Context, args []string, out io.Writer, log *
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	g, err := db.Open(cfg.Database(), log)
+	g, err := db.OpenExisting(cfg.Database(), log)
 	if err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func verifyTransactions(ctx context.Context, args []string, out io.Writer, log *
 
 // simulateLikes is `starter simulate likes`: likes for a set of videos, Zipf-skewed.
 func simulateLikes(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs, cfg, err := configFlags("simulate likes")
+	fs, cfg, err := configFlags("simulate likes", []config.FlagGroup{config.ClientFlags, config.ResultsFlags})
 	if err != nil {
 		return err
 	}
@@ -95,6 +96,11 @@ func simulateLikes(ctx context.Context, args []string, out io.Writer, log *slog.
 	}
 	if *videos < 1 || *perMinute <= 0 || *skew <= 1 || *duration <= 0 {
 		return errors.New("-videos and -likes-per-minute must be positive, -skew more than 1, -duration positive")
+	}
+	// The summary is read from the results database: it must be there before anything is sent.
+	g, err := db.OpenExisting(cfg.Database(), log)
+	if err != nil {
+		return err
 	}
 	p, err := kafkaio.NewProducer(cfg.KafkaBootstrap, log, nil)
 	if err != nil {
@@ -132,15 +138,11 @@ func simulateLikes(ctx context.Context, args []string, out io.Writer, log *slog.
 	}
 	bar.Set(total)
 	bar.Done()
-	return printLikesSummary(ctx, *cfg, out, log)
+	return printLikesSummary(ctx, g, out)
 }
 
 // printLikesSummary prints the most liked videos of the latest closed window of each size.
-func printLikesSummary(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger) error {
-	g, err := db.Open(cfg.Database(), log)
-	if err != nil {
-		return err
-	}
+func printLikesSummary(ctx context.Context, g *gorm.DB, out io.Writer) error {
 	fmt.Fprintln(out, "\nmost liked videos in the latest closed window of each size")
 	for _, size := range []int64{60, 300, 600} {
 		var latest schemas.WindowResult

@@ -2,6 +2,7 @@
 package db
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -59,6 +60,24 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 	}
 	log.Debug("database ready", "url", url)
 	return g, nil
+}
+
+// ErrNoDatabase is what OpenExisting answers for a SQLite file that is not there.
+var ErrNoDatabase = errors.New("no results database")
+
+// OpenExisting opens a results database that must exist already: a command that reads
+// results (verify, the reports) must not create an empty one and then report everything
+// missing. A PostgreSQL server refuses a database it does not have by itself.
+func OpenExisting(url string, log *slog.Logger) (*gorm.DB, error) {
+	if !IsPostgres(url) {
+		file := strings.TrimPrefix(url, "sqlite://")
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s: run this where the stack keeps its state (`starter dev` makes it), or point -state-dir or -database at it", ErrNoDatabase, file)
+		} else if err != nil {
+			return nil, fmt.Errorf("results database %s: %w", file, err)
+		}
+	}
+	return Open(url, log)
 }
 
 // IsPostgres reports whether url names a PostgreSQL database rather than a SQLite file.

@@ -3,6 +3,7 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,24 +12,35 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
+	"github.com/uber-go/tally/v4"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/membership/static"
+	servermetrics "go.temporal.io/server/common/metrics"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+
+	"github.com/tributary-dev/tributary/internal/metrics"
 )
 
 // TemporalOptions say where the embedded Temporal server keeps its data and listens.
 type TemporalOptions struct {
 	// DatabaseFile is the SQLite file; it gets its schema when it does not exist yet.
 	DatabaseFile string
+	// PostgresURL, when set, replaces the SQLite file: the server keeps its data in the
+	// PostgreSQL database the URL names (created when missing) and visibility in a second
+	// one beside it, NAME_visibility, as a production cluster does.
+	PostgresURL string
 	// IP is the loopback address every service binds to.
 	IP string
 	// Port is the frontend gRPC port clients dial.
@@ -41,12 +53,16 @@ type TemporalOptions struct {
 	HistoryShards int32
 	// Logger receives the server's warnings and errors.
 	Logger *slog.Logger
+	// Metrics, if set, receives the server's own metrics (persistence, history, matching
+	// and frontend request counts and latencies), under the server's names.
+	Metrics prometheus.Registerer
 }
 
 // Temporal is a running embedded Temporal server.
 type Temporal struct {
-	server temporal.Server
-	ui     *uiserver.Server
+	server  temporal.Server
+	ui      *uiserver.Server
+	metrics interface{ Close() error }
 	// Address is the frontend's host:port.
 	Address string
 	// UIAddress is the web UI's host:port, empty when disabled.
@@ -54,7 +70,8 @@ type Temporal struct {
 }
 
 // StartTemporal starts all Temporal services in this process, the way the Temporal CLI's dev
-// server does, on SQLite with write-ahead logging and a single connection.
+// server does: on SQLite with write-ahead logging and a single connection, or on
+// PostgreSQL with the plugin a production cluster uses.
 func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	if opts.IP == "" {
 		opts.IP = "127.0.0.1"
@@ -73,7 +90,8 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 			return nil, err
 		}
 	}
-	sqlConf, err := sqliteConfig(opts)
+	logger := newServerLogger(opts.Logger)
+	stores, err := persistence(opts, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -81,19 +99,22 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pick ports for internal Temporal services: %w", err)
 	}
-	conf := serverConfig(opts, sqlConf, ports)
+	conf := serverConfig(opts, stores, ports)
 	hostOf := func(svc primitives.ServiceName) static.Hosts {
 		return static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(conf.Services[string(svc)].RPC.GRPCPort)))
 	}
-	dyn := dynamicconfig.StaticClient{
-		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8192,
-		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
-		// The activities that write results start in the worker's answer to the workflow
-		// task that scheduled them (workflows.runRecorded), not after a trip through matching.
-		dynamicconfig.EnableActivityEagerExecution.Key(): true,
+	dyn := dynamicconfig.StaticClient{}
+	for k, v := range DynamicConfig() {
+		dyn[dynamicconfig.MakeKey(k)] = v
 	}
-	logger := newServerLogger(opts.Logger)
-	srv, err := temporal.NewServer(
+	serverOpts := []temporal.ServerOption{}
+	var metricsScope interface{ Close() error }
+	if opts.Metrics != nil {
+		var scope tally.Scope
+		scope, metricsScope = metrics.TallyScope(opts.Metrics)
+		serverOpts = append(serverOpts, temporal.WithCustomMetricsHandler(servermetrics.NewTallyMetricsHandler(servermetrics.ClientConfig{}, scope)))
+	}
+	srv, err := temporal.NewServer(append(serverOpts,
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
@@ -104,14 +125,33 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 		}),
 		temporal.WithLogger(logger),
 		temporal.WithDynamicConfigClient(dyn),
-	)
+	)...)
+	closeMetrics := func() {
+		if metricsScope != nil {
+			_ = metricsScope.Close()
+		}
+	}
 	if err != nil {
+		closeMetrics()
 		return nil, fmt.Errorf("build Temporal server: %w", err)
 	}
 	if err := srv.Start(); err != nil {
+		closeMetrics()
 		return nil, fmt.Errorf("start Temporal server: %w", err)
 	}
-	t := &Temporal{server: srv, Address: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))}
+	t := &Temporal{server: srv, metrics: metricsScope, Address: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))}
+	if opts.PostgresURL != "" {
+		// On SQLite the namespaces were written before the start; on PostgreSQL they are
+		// registered through the frontend, as a cluster's set-up does.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := registerNamespaces(ctx, t.Address, opts.Namespaces, opts.Logger)
+		cancel()
+		if err != nil {
+			_ = srv.Stop()
+			closeMetrics()
+			return nil, err
+		}
+	}
 	if opts.UIPort != 0 {
 		t.UIAddress = net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort))
 		t.ui = uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
@@ -139,7 +179,40 @@ func (t *Temporal) Stop() error {
 	if t.ui != nil {
 		t.ui.Stop()
 	}
-	return t.server.Stop()
+	err := t.server.Stop()
+	if t.metrics != nil {
+		_ = t.metrics.Close()
+	}
+	return err
+}
+
+// DynamicConfig is the dynamic configuration Tributary runs its Temporal servers with, by
+// key: the embedded one, and in the compose stack deploy/temporal/dynamicconfig.yaml.
+func DynamicConfig() map[string]any {
+	return map[string]any{
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key().String():                 8192,
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key().String(): 100,
+		// The activities that write results start in the worker's answer to the workflow
+		// task that scheduled them (workflows.runRecorded), not after a trip through matching.
+		dynamicconfig.EnableActivityEagerExecution.Key().String(): true,
+	}
+}
+
+// stores is the server's persistence: its main store and its visibility store.
+type stores struct {
+	name             string
+	main, visibility *config.SQL
+}
+
+// persistence prepares the database the options name and says how the server reaches it.
+func persistence(opts TemporalOptions, logger log.Logger) (stores, error) {
+	if opts.PostgresURL != "" {
+		main, vis, err := postgresStores(opts.PostgresURL, logger)
+		return stores{name: "postgres", main: main, visibility: vis}, err
+	}
+	conf, err := sqliteConfig(opts)
+	// One file, one connection: visibility shares the main store's.
+	return stores{name: "sqlite", main: conf, visibility: conf}, err
 }
 
 func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
@@ -178,14 +251,18 @@ func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 
 const clusterName = "active"
 
-func serverConfig(opts TemporalOptions, sqlConf *config.SQL, ports []int) *config.Config {
+func serverConfig(opts TemporalOptions, st stores, ports []int) *config.Config {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30e9
 	conf.Global.Membership.BroadcastAddress = opts.IP
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
 	conf.Persistence.NumHistoryShards = opts.HistoryShards
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.Persistence.DefaultStore = st.name
+	conf.Persistence.DataStores = map[string]config.DataStore{st.name: {SQL: st.main}}
+	conf.Persistence.VisibilityStore = st.name
+	if st.visibility != st.main {
+		conf.Persistence.VisibilityStore = st.name + "-visibility"
+		conf.Persistence.DataStores[conf.Persistence.VisibilityStore] = config.DataStore{SQL: st.visibility}
+	}
 	frontend := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,

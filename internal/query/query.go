@@ -32,6 +32,10 @@ type MetricsRequest struct {
 	To     time.Time
 	Step   time.Duration
 	Window time.Duration
+	// Open are sensor minutes still open, as their workflows hold them (the API asks with
+	// live=1): each counts where no closed row of its key and minute is stored yet, so a
+	// chart is not empty during the minutes before the first one closes.
+	Open []schemas.WindowResult
 }
 
 // Normalize aligns the range to whole minutes, fills defaults and reports what cannot be
@@ -83,6 +87,8 @@ type Point struct {
 	MinSpeed float64 `json:"min_speed"`
 	MaxSpeed float64 `json:"max_speed"`
 	AvgSpeed float64 `json:"avg_speed"`
+	// Open says that a minute still open contributed: the values may still change.
+	Open bool `json:"open,omitempty"`
 }
 
 // Metrics answers a MetricsRequest.
@@ -116,6 +122,18 @@ func SensorMetrics(ctx context.Context, db *gorm.DB, req MetricsRequest) (Metric
 		schemas.PipelineSensors, 60, req.From, last).Find(&rows).Error
 	if err != nil {
 		return Metrics{}, fmt.Errorf("read sensor minutes: %w", err)
+	}
+	closed := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		closed[schemas.WindowKey(r.Key, r.SizeSeconds, r.WindowStart)] = true
+	}
+	openMinutes := map[int64]bool{}
+	for _, r := range req.Open {
+		if r.SizeSeconds == 60 && !closed[schemas.WindowKey(r.Key, r.SizeSeconds, r.WindowStart)] &&
+			!r.WindowStart.Before(req.From) && r.WindowStart.Before(last) {
+			rows = append(rows, r)
+			openMinutes[r.WindowStart.Unix()] = true
+		}
 	}
 	minutes := map[int64]*minuteAgg{}
 	for _, r := range rows {
@@ -170,6 +188,7 @@ func SensorMetrics(ctx context.Context, db *gorm.DB, req MetricsRequest) (Metric
 		agg := minuteAgg{min: math.Inf(1), max: math.Inf(-1)}
 		for m := p.Start; m.Before(p.End); m = m.Add(time.Minute) {
 			if a := minutes[m.Unix()]; a != nil {
+				p.Open = p.Open || openMinutes[m.Unix()]
 				agg.count += a.count
 				agg.sum += a.sum
 				agg.min = math.Min(agg.min, a.min)
@@ -243,6 +262,16 @@ func Windows(ctx context.Context, db *gorm.DB, f WindowFilter) ([]schemas.Window
 	var out []schemas.WindowResult
 	if err := q.Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("read windows: %w", err)
+	}
+	return out, nil
+}
+
+// Acks returns join events stored (and so acked) after a time, oldest first.
+func Acks(ctx context.Context, db *gorm.DB, storedAfter time.Time, limit int) ([]schemas.JoinedEvent, error) {
+	var out []schemas.JoinedEvent
+	err := db.WithContext(ctx).Where("stored_at > ?", storedAfter).Order("stored_at, event_id").Limit(max(1, min(limit, 5000))).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("read acks: %w", err)
 	}
 	return out, nil
 }

@@ -112,3 +112,42 @@ func TestSensorMetrics(t *testing.T) {
 		t.Errorf("visits of c1: %+v %v", vs, err)
 	}
 }
+
+// Open minutes count where no closed row of their key and minute is stored, and mark the
+// points they reach; a closed row wins over an open one of the same minute.
+func TestSensorMetricsWithOpenMinutes(t *testing.T) {
+	g, err := db.Open(filepath.Join(t.TempDir(), "q.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Create(&[]schemas.WindowResult{minuteRow("s1", "car", 0, 2, 10, 20, 30)}).Error; err != nil {
+		t.Fatal(err)
+	}
+	open := []schemas.WindowResult{
+		minuteRow("s1", "car", 0, 9, 1, 1, 9),    // closed already: ignored
+		minuteRow("s1", "car", 2, 1, 40, 40, 40), // open
+		minuteRow("s2", "bike", 2, 1, 6, 6, 6),   // open
+		minuteRow("s2", "bike", 9, 1, 6, 6, 6),   // outside the range
+	}
+	m, err := SensorMetrics(context.Background(), g, MetricsRequest{From: m0, To: m0.Add(4 * time.Minute), Open: open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Points
+	if p[0].Measured != 2 || p[0].Open {
+		t.Errorf("minute 0 %+v: the closed row, not the open one", p[0])
+	}
+	if p[1].Measured != 0 || p[1].Open {
+		t.Errorf("minute 1 %+v", p[1])
+	}
+	if p[2].Measured != 2 || !p[2].Open || p[2].MinSpeed != 6 || p[2].MaxSpeed != 40 || p[2].AvgSpeed != 23 {
+		t.Errorf("minute 2 %+v: the two open minutes", p[2])
+	}
+	only, err := SensorMetrics(context.Background(), g, MetricsRequest{From: m0, To: m0.Add(4 * time.Minute), Sensor: "s2", Open: open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if only.Points[2].Measured != 1 {
+		t.Errorf("s2's minute 2 %+v", only.Points[2])
+	}
+}

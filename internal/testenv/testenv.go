@@ -91,6 +91,7 @@ func StartStack(t testing.TB, cfg config.Config) *Env {
 		stack.Close()
 		t.Fatal(err)
 	}
+	deps.Metrics.Include(stack.Metrics)
 	e := &Env{Config: cfg, Stack: stack, Deps: deps, Log: log}
 	t.Cleanup(func() { e.Close(t) })
 	return e
