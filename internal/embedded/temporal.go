@@ -307,23 +307,3 @@ func checkPortFree(ip string, port int, flagName string) error {
 	}
 	return l.Close()
 }
-
-// FreePorts finds n distinct ports free on ip right now.
-func FreePorts(ip string, n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
