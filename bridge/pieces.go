@@ -166,7 +166,7 @@ func (s *PieceSender) send(ctx context.Context, workflowID, key string, pieces [
 		left[i] = i
 	}
 	var owner []int // the piece of each partial of the batch sent
-	ack, sent, err := s.router.updatePastApplied(ctx, workflowID, func(applied map[string]int64) (schemas.WindowBatch, bool) {
+	ack, sent, err := s.router.updatePastApplied(ctx, workflowID, func(applied map[string]int64, _ []schemas.LateSpan) (schemas.WindowBatch, bool) {
 		if applied != nil {
 			rest := left[:0:0]
 			for _, i := range left {

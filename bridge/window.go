@@ -148,29 +148,37 @@ func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed, 
 
 func (w *Window) deliver(ctx context.Context, workflowID string, items []windowItem, watermark time.Time) error {
 	var members [][]windowItem
-	ack, sent, err := w.updatePastApplied(ctx, workflowID, func(applied map[string]int64) (schemas.WindowBatch, bool) {
+	var recovered []windowItem // already applied, and late by an answer another sender lost
+	ack, sent, err := w.updatePastApplied(ctx, workflowID, func(applied map[string]int64, late []schemas.LateSpan) (schemas.WindowBatch, bool) {
 		if applied != nil {
-			items = pastApplied(items, applied)
+			var lateAgain []windowItem
+			items, lateAgain = w.pastApplied(items, applied, late)
+			recovered = append(recovered, lateAgain...)
 		}
 		var b schemas.WindowBatch
 		b, members = w.aggregate(items)
 		b.Watermark = watermark
 		return b, len(items) > 0
 	})
-	if err != nil || !sent {
+	if err != nil {
 		return err
 	}
-	return w.recordLate(ctx, ack, members)
+	if !sent {
+		members = nil
+	}
+	return w.recordLate(ctx, lateMembers(ack, members, recovered))
 }
 
 // updatePastApplied sends the batch build makes. When the workflow turns it away for
-// overlapping offsets it already applied, build runs again with those offsets and makes
-// the batch of what is past them; sent is false once nothing is left. The bridge's Kafka
-// batches and the visit pieces share this one mechanism.
-func (w *Window) updatePastApplied(ctx context.Context, workflowID string, build func(applied map[string]int64) (schemas.WindowBatch, bool)) (ack schemas.WindowAck, sent bool, err error) {
+// overlapping offsets it already applied, build runs again with those offsets (and the
+// late spans over them) and makes the batch of what is past them; sent is false once
+// nothing is left. The bridge's Kafka batches and the visit pieces share this one
+// mechanism.
+func (w *Window) updatePastApplied(ctx context.Context, workflowID string, build func(applied map[string]int64, late []schemas.LateSpan) (schemas.WindowBatch, bool)) (ack schemas.WindowAck, sent bool, err error) {
 	var applied map[string]int64
+	var late []schemas.LateSpan
 	for attempt := 0; ; attempt++ {
-		b, ok := build(applied)
+		b, ok := build(applied, late)
 		if !ok {
 			return ack, false, nil
 		}
@@ -183,7 +191,7 @@ func (w *Window) updatePastApplied(ctx context.Context, workflowID string, build
 			return ack, false, fmt.Errorf("update %s: %w", workflowID, derr)
 		}
 		if ok {
-			applied = overlap.Applied
+			applied, late = overlap.Applied, overlap.Late
 			continue
 		}
 		if err != nil {
@@ -228,17 +236,52 @@ func (w *Window) aggregate(items []windowItem) (schemas.WindowBatch, [][]windowI
 	return b, members
 }
 
-// pastApplied keeps the records past the offsets a workflow applied.
-func pastApplied(items []windowItem, applied map[string]int64) []windowItem {
-	var out []windowItem
+// pastApplied splits items into the records past the offsets a workflow applied, and those
+// it applied that one of its late spans names late: a sender before this one got that
+// answer and may not have recorded them.
+func (w *Window) pastApplied(items []windowItem, applied map[string]int64, late []schemas.LateSpan) (rest, lateAgain []windowItem) {
 	for _, it := range items {
 		tp := it.msg.TopicPartition
-		if a, ok := applied[schemas.TopicPartition(*tp.Topic, tp.Partition)]; ok && int64(tp.Offset) <= a {
+		if a, ok := applied[schemas.TopicPartition(*tp.Topic, tp.Partition)]; !ok || int64(tp.Offset) > a {
+			rest = append(rest, it)
 			continue
 		}
-		out = append(out, it)
+		if w.namedLate(it, late) {
+			lateAgain = append(lateAgain, it)
+		}
 	}
-	return out
+	return rest, lateAgain
+}
+
+// namedLate reports whether a late span covers the record in one of its windows.
+func (w *Window) namedLate(it windowItem, late []schemas.LateSpan) bool {
+	if len(late) == 0 {
+		return false
+	}
+	tp := it.msg.TopicPartition
+	for _, spec := range w.spec.Windows {
+		for _, start := range spec.Starts(it.item.At) {
+			id := schemas.WindowKey(it.item.Key, int64(spec.Size/time.Second), start)
+			for _, s := range late {
+				if s.Covers(*tp.Topic, tp.Partition, int64(tp.Offset), id) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// lateMembers is the records of the answer's late partials, then those recovered from
+// late spans.
+func lateMembers(ack schemas.WindowAck, members [][]windowItem, recovered []windowItem) []windowItem {
+	var out []windowItem
+	for _, i := range ack.Late {
+		if i >= 0 && i < len(members) {
+			out = append(out, members[i]...)
+		}
+	}
+	return append(out, recovered...)
 }
 
 // update sends one batch with Update-with-Start and waits for the workflow's answer.
@@ -282,26 +325,24 @@ func batchUpdateID(b schemas.WindowBatch) string {
 	return "batch-" + hex.EncodeToString(h.Sum(nil))
 }
 
-// recordLate records the Kafka records of late partials, each once (a record is in one
-// partial per window size).
-func (w *Window) recordLate(ctx context.Context, ack schemas.WindowAck, members [][]windowItem) error {
+// recordLate records late records, each once (a record is in one partial per window size,
+// and may also be named by a late span).
+func (w *Window) recordLate(ctx context.Context, late []windowItem) error {
 	seen := map[kafka.TopicPartition]bool{}
 	var rows []schemas.LateRecord
 	var copies []*kafka.Message
 	now := time.Now().UTC()
-	for _, i := range ack.Late {
-		for _, it := range members[i] {
-			tp := it.msg.TopicPartition
-			k := kafka.TopicPartition{Partition: tp.Partition, Offset: tp.Offset}
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			rows = append(rows, schemas.LateRecord{Topic: *tp.Topic, Partition: tp.Partition, Offset: int64(tp.Offset), Pipeline: w.spec.Name, Key: it.item.Key, Reason: reasonWindowClosed, At: now})
-			c := kafkaio.DeadLetter(it.msg, reasonWindowClosed)
-			c.TopicPartition.Topic = ptr(schemas.LateTopic(w.spec.Name))
-			copies = append(copies, c)
+	for _, it := range late {
+		tp := it.msg.TopicPartition
+		k := kafka.TopicPartition{Partition: tp.Partition, Offset: tp.Offset} // a window pipeline reads one topic
+		if seen[k] {
+			continue
 		}
+		seen[k] = true
+		rows = append(rows, schemas.LateRecord{Topic: *tp.Topic, Partition: tp.Partition, Offset: int64(tp.Offset), Pipeline: w.spec.Name, Key: it.item.Key, Reason: reasonWindowClosed, At: now})
+		c := kafkaio.DeadLetter(it.msg, reasonWindowClosed)
+		c.TopicPartition.Topic = ptr(schemas.LateTopic(w.spec.Name))
+		copies = append(copies, c)
 	}
 	return recordLate(ctx, w.db, rows, copies)
 }

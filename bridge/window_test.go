@@ -8,6 +8,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/tributary-dev/tributary/pipelines"
+	"github.com/tributary-dev/tributary/schemas"
 )
 
 func likeItem(video string, partition int32, offset int64, at time.Time) windowItem {
@@ -52,13 +53,45 @@ func TestAggregateMakesOnePartialPerKeyAndWindow(t *testing.T) {
 }
 
 func TestPastAppliedRebuildsFromTheWatermark(t *testing.T) {
+	w, err := NewWindow(pipelines.Likes(), nil, nil, WindowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Now()
 	items := []windowItem{likeItem("a", 0, 8, t0), likeItem("a", 0, 9, t0), likeItem("a", 0, 10, t0), likeItem("a", 1, 3, t0)}
-	left := pastApplied(items, map[string]int64{"likes/0": 9})
-	if len(left) != 2 || left[0].msg.TopicPartition.Offset != 10 || left[1].msg.TopicPartition.Partition != 1 {
-		t.Fatalf("left %d records", len(left))
+	left, late := w.pastApplied(items, map[string]int64{"likes/0": 9}, nil)
+	if len(left) != 2 || left[0].msg.TopicPartition.Offset != 10 || left[1].msg.TopicPartition.Partition != 1 || len(late) != 0 {
+		t.Fatalf("left %d records, %d late", len(left), len(late))
 	}
-	if len(pastApplied(items, map[string]int64{"likes/0": 10, "likes/1": 3})) != 0 {
+	if left, _ := w.pastApplied(items, map[string]int64{"likes/0": 10, "likes/1": 3}, nil); len(left) != 0 {
 		t.Error("records at or below the applied offsets were kept")
+	}
+}
+
+// A sender that lost the answer naming a batch's late partials leaves its successor only
+// the workflow's late spans: the successor's records that a span covers, in one of its
+// windows, are late; those in its ranges but other windows, or outside its ranges, are not.
+func TestPastAppliedFindsTheRecordsALostAnswerNamedLate(t *testing.T) {
+	w, err := NewWindow(pipelines.Likes(), nil, nil, WindowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 10, 0, 30, 0, time.UTC)
+	lost := []windowItem{likeItem("a", 0, 20, t0), likeItem("b", 0, 21, t0), likeItem("a", 0, 22, t0.Add(time.Minute))}
+	b, _ := w.aggregate(lost)
+	// The workflow found a's 10:00 one-minute window closed, nothing else.
+	span := schemas.LateSpan{Ranges: b.Ranges, Windows: []string{schemas.WindowKey("a", 60, t0.Truncate(time.Minute))}, At: t0}
+	again := []windowItem{likeItem("a", 0, 19, t0), lost[0], lost[1], lost[2], likeItem("a", 0, 23, t0)}
+	left, late := w.pastApplied(again, map[string]int64{"likes/0": 22}, []schemas.LateSpan{span})
+	if len(left) != 1 || left[0].msg.TopicPartition.Offset != 23 {
+		t.Fatalf("left %d records, want offset 23 only", len(left))
+	}
+	if len(late) != 1 || late[0].msg.TopicPartition.Offset != 20 {
+		t.Fatalf("late %d records, want offset 20 only (19 is outside the span, 21 is b's, 22 is in the next minute)", len(late))
+	}
+	// With the answer's own late members both are listed; recordLate writes each record once.
+	rows := lateMembers(schemas.WindowAck{Late: []int{0}}, [][]windowItem{{lost[0]}}, late)
+	if len(rows) != 2 {
+		t.Fatalf("lateMembers gave %d, want the member and the recovered record", len(rows))
 	}
 }

@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -146,6 +147,37 @@ type WindowBatch struct {
 	// Watermark is the pipeline's input watermark as the sender knew it: every record of
 	// the input up to it has been applied (internal/watermark).
 	Watermark time.Time `json:"w,omitzero"`
+}
+
+// LateSpan is what a window workflow keeps of a batch it answered with late partials:
+// the batch's offset ranges and the windows (WindowKey) it found closed. Only that answer
+// says which records were late, and a sender can lose it (killed, stopped, its connection
+// cut before the answer came). The records sent again in other batches overlap offsets the
+// workflow applied, and its rejection carries the spans over them, so the new sender can
+// tell which of its records were late: those in a span's ranges with a window in it.
+type LateSpan struct {
+	Ranges  []OffsetRange `json:"r"`
+	Windows []string      `json:"w"`
+	At      time.Time     `json:"t"`
+}
+
+// Overlaps reports whether the span covers any offset of r.
+func (s LateSpan) Overlaps(r OffsetRange) bool {
+	for _, own := range s.Ranges {
+		if own.Topic == r.Topic && own.Partition == r.Partition && own.From <= r.To && r.From <= own.To {
+			return true
+		}
+	}
+	return false
+}
+
+// Covers reports whether the record at offset of topic/partition was in the span's batch
+// and in its late window windowKey.
+func (s LateSpan) Covers(topic string, partition int32, offset int64, windowKey string) bool {
+	if !slices.Contains(s.Windows, windowKey) {
+		return false
+	}
+	return s.Overlaps(OffsetRange{Topic: topic, Partition: partition, From: offset, To: offset})
 }
 
 // WindowAck is a window workflow's answer to a batch: which partials came for windows

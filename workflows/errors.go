@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/tributary-dev/tributary/schemas"
 )
 
 // Application error types the workflows answer with (temporal.ApplicationError.Type()).
@@ -23,6 +25,9 @@ const (
 type OffsetsAppliedError struct {
 	// Applied maps schemas.TopicPartition to the last offset the workflow applied.
 	Applied map[string]int64
+	// Late is what the workflow kept of the late partials among the offsets the rejected
+	// batch overlaps: records there in one of a span's windows were late.
+	Late []schemas.LateSpan
 }
 
 func (e *OffsetsAppliedError) Error() string {
@@ -30,9 +35,10 @@ func (e *OffsetsAppliedError) Error() string {
 }
 
 // newOffsetsAppliedError is the rejection as it travels to the caller: an application error
-// of type ErrorTypeOffsetsApplied with the applied offsets as its details.
-func newOffsetsAppliedError(msg string, applied map[string]int64) error {
-	return temporal.NewNonRetryableApplicationError(msg, ErrorTypeOffsetsApplied, nil, applied)
+// of type ErrorTypeOffsetsApplied with the applied offsets and the late spans over the
+// batch as its details.
+func newOffsetsAppliedError(msg string, applied map[string]int64, late []schemas.LateSpan) error {
+	return temporal.NewNonRetryableApplicationError(msg, ErrorTypeOffsetsApplied, nil, applied, late)
 }
 
 // AsOffsetsAppliedError finds a window workflow's overlap rejection in an update's error
@@ -43,7 +49,7 @@ func AsOffsetsAppliedError(err error) (e *OffsetsAppliedError, ok bool, decodeEr
 		return nil, false, nil
 	}
 	e = &OffsetsAppliedError{}
-	if err := appErr.Details(&e.Applied); err != nil {
+	if err := appErr.Details(&e.Applied, &e.Late); err != nil {
 		return nil, true, fmt.Errorf("decode the applied offsets of a rejected batch: %w", err)
 	}
 	return e, true, nil

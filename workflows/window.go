@@ -39,8 +39,20 @@ type WindowState struct {
 	// Input is the pipeline's input watermark as this workflow knows it: windows close
 	// when it passes their end plus grace (runs of version input-watermark).
 	Input time.Time
+	// Late keeps the batches answered with late partials, for a sender that lost the answer
+	// (schemas.LateSpan), for lateSpanRetention and at most maxLateSpans of them.
+	Late  []schemas.LateSpan `json:",omitempty"`
 	Stats WindowStats
 }
+
+// A sender that lost an answer with late partials sends the same records again within
+// seconds (its successor takes the partitions over after the group's session timeout), or
+// minutes when the workflows were down. Late batches are rare outside outages, so a few
+// hundred spans cover an outage's worth.
+const (
+	lateSpanRetention = 30 * time.Minute
+	maxLateSpans      = 500
+)
 
 // OpenWindow is a window still taking records.
 type OpenWindow struct {
@@ -217,7 +229,7 @@ func (w *windower) validate(b schemas.WindowBatch) error {
 		if applied, ok := w.state.Applied[r.TopicPartition()]; ok && r.From <= applied {
 			return newOffsetsAppliedError(
 				fmt.Sprintf("batch range %s [%d,%d] overlaps applied offset %d", r.TopicPartition(), r.From, r.To, applied),
-				w.appliedCopy())
+				w.appliedCopy(), w.lateOver(b.Ranges))
 		}
 	}
 	for _, pt := range b.Partials {
@@ -235,6 +247,35 @@ func (w *windower) appliedCopy() map[string]int64 {
 		out[k] = w.state.Applied[k]
 	}
 	return out
+}
+
+// lateOver is the late spans that cover any offset of ranges.
+func (w *windower) lateOver(ranges []schemas.OffsetRange) []schemas.LateSpan {
+	var out []schemas.LateSpan
+	for _, s := range w.state.Late {
+		if slices.ContainsFunc(ranges, s.Overlaps) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// rememberLate keeps a batch's late windows for a repeat of its records (schemas.LateSpan),
+// dropping spans past their retention.
+func (w *windower) rememberLate(b schemas.WindowBatch, late []int, now time.Time) {
+	w.state.Late = slices.DeleteFunc(w.state.Late, func(s schemas.LateSpan) bool { return now.Sub(s.At) > lateSpanRetention })
+	if len(late) == 0 {
+		return
+	}
+	span := schemas.LateSpan{Ranges: slices.Clone(b.Ranges), At: now}
+	for _, i := range late {
+		pt := b.Partials[i]
+		span.Windows = append(span.Windows, schemas.WindowKey(pt.Key, pt.SizeSeconds, pt.Start))
+	}
+	w.state.Late = append(w.state.Late, span)
+	if n := len(w.state.Late) - maxLateSpans; n > 0 {
+		w.state.Late = slices.Delete(w.state.Late, 0, n)
+	}
 }
 
 // apply merges a batch: a partial for a window the input watermark has passed (its close
@@ -272,6 +313,7 @@ func (w *windower) apply(b schemas.WindowBatch, now time.Time) schemas.WindowAck
 			w.state.Watermark = pt.Partial.Last
 		}
 	}
+	w.rememberLate(b, ack.Late, now)
 	return ack
 }
 

@@ -12,9 +12,11 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
 	"github.com/tributary-dev/tributary/schemas"
@@ -398,4 +400,72 @@ func TestWindowAnswersItsOpenWindows(t *testing.T) {
 	}, 5*time.Second)
 	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "likes", Windows: threeSeconds})
 	require.NoError(t, r1.err)
+}
+
+// A bridge that loses the answer naming a batch's late partials (killed, stopped, its
+// connection cut) leaves the records to its successor, which sends them in other batches:
+// the workflow turns those away for overlapping applied offsets, and its rejection carries
+// the late span, through continue-as-new too, so that the successor can record them.
+func TestWindowRejectionNamesTheLateRecordsItApplied(t *testing.T) {
+	lateKey := schemas.WindowKey("all", 3, wt0)
+	batches := func(env *testsuite.TestWorkflowEnvironment) (onTime, late, repeat *sent) {
+		onTime, late, repeat = &sent{}, &sent{}, &sent{}
+		sendBatch(env, 100*time.Millisecond, schemas.WindowBatch{
+			Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 0, To: 0}},
+			Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 5)},
+		}, onTime)
+		sendBatch(env, 200*time.Millisecond, schemas.WindowBatch{
+			Ranges:    []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 1, To: 3}},
+			Partials:  []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 6, 7), partial("all", 3*time.Second, wt0.Add(9*time.Second), 8)},
+			Watermark: wt0.Add(5 * time.Second),
+		}, late)
+		sendBatch(env, 300*time.Millisecond, schemas.WindowBatch{
+			Ranges:   []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 2, To: 5}},
+			Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 7), partial("all", 3*time.Second, wt0.Add(9*time.Second), 8, 9, 10)},
+		}, repeat)
+		return onTime, late, repeat
+	}
+
+	rec := &flushRecorder{}
+	env, in := windowEnv(rec.flush)
+	in.hold(time.Time{})
+	onTime, late, repeat := batches(env)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Second)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds})
+	require.NoError(t, onTime.err)
+	require.NoError(t, late.err)
+	require.Equal(t, []int{0}, late.ack.Late)
+	rejected, ok, err := AsOffsetsAppliedError(repeat.err)
+	require.NoError(t, err)
+	require.True(t, ok, "got %v", repeat.err)
+	require.Equal(t, map[string]int64{"tx/0": 3}, rejected.Applied)
+	require.Len(t, rejected.Late, 1)
+	require.Equal(t, []string{lateKey}, rejected.Late[0].Windows)
+	require.True(t, rejected.Late[0].Covers("tx", 0, 2, lateKey), "offset 2 was in the late batch")
+	require.False(t, rejected.Late[0].Covers("tx", 0, 0, lateKey), "offset 0 came in time")
+	require.False(t, rejected.Late[0].Covers("tx", 0, 2, schemas.WindowKey("all", 3, wt0.Add(9*time.Second))), "the later window was open")
+
+	// The same, with the run continuing as new after the late batch: the span goes along.
+	rec = &flushRecorder{}
+	env, in = windowEnv(rec.flush)
+	in.hold(time.Time{})
+	batches(env)
+	env.ExecuteWorkflow(WindowWorkflow, WindowParams{Pipeline: "transactions", Windows: threeSeconds, MaxUpdates: 2})
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, env.GetWorkflowError(), &can)
+	var next WindowParams
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.NotNil(t, next.State)
+	require.Len(t, next.State.Late, 1)
+	require.Equal(t, []schemas.OffsetRange{{Topic: "tx", Partition: 0, From: 1, To: 3}}, next.State.Late[0].Ranges)
+
+	// Spans outlive neither their retention nor their number.
+	w := newWindower(WindowParams{Pipeline: "transactions", Windows: threeSeconds})
+	b := schemas.WindowBatch{Ranges: []schemas.OffsetRange{{Topic: "tx"}}, Partials: []schemas.WindowPartial{partial("all", 3*time.Second, wt0, 1)}}
+	for i := range maxLateSpans + 10 {
+		w.rememberLate(b, []int{0}, wt0.Add(time.Duration(i)*time.Millisecond))
+	}
+	require.Len(t, w.state.Late, maxLateSpans)
+	w.rememberLate(b, nil, wt0.Add(lateSpanRetention+time.Second))
+	require.Empty(t, w.state.Late)
 }
