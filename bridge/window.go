@@ -147,7 +147,7 @@ func (w *Window) Deliver(ctx context.Context, workflowID string, recs []Routed, 
 }
 
 func (w *Window) deliver(ctx context.Context, workflowID string, items []windowItem, watermark time.Time) error {
-	var members [][]windowItem
+	var b schemas.WindowBatch
 	var recovered []windowItem // already applied, and late by an answer another sender lost
 	ack, sent, err := w.updatePastApplied(ctx, workflowID, func(applied map[string]int64, late []schemas.LateSpan) (schemas.WindowBatch, bool) {
 		if applied != nil {
@@ -155,18 +155,18 @@ func (w *Window) deliver(ctx context.Context, workflowID string, items []windowI
 			items, lateAgain = w.pastApplied(items, applied, late)
 			recovered = append(recovered, lateAgain...)
 		}
-		var b schemas.WindowBatch
-		b, members = w.aggregate(items)
+		b = w.aggregate(items)
 		b.Watermark = watermark
 		return b, len(items) > 0
 	})
 	if err != nil {
 		return err
 	}
-	if !sent {
-		members = nil
+	var late []windowItem
+	if sent {
+		late = w.lateItems(ack, b, items)
 	}
-	return w.recordLate(ctx, lateMembers(ack, members, recovered))
+	return w.recordLate(ctx, append(late, recovered...))
 }
 
 // updatePastApplied sends the batch build makes. When the workflow turns it away for
@@ -201,39 +201,85 @@ func (w *Window) updatePastApplied(ctx context.Context, workflowID string, build
 	}
 }
 
-// aggregate builds a batch's partials and ranges; members[i] lists the records of partial i.
-func (w *Window) aggregate(items []windowItem) (schemas.WindowBatch, [][]windowItem) {
-	var b schemas.WindowBatch
-	var members [][]windowItem
-	index := map[string]int{}
-	ranges := map[string]int{}
-	for _, it := range items {
-		tp := it.msg.TopicPartition
-		r := schemas.OffsetRange{Topic: *tp.Topic, Partition: tp.Partition, From: int64(tp.Offset), To: int64(tp.Offset)}
-		if i, ok := ranges[r.TopicPartition()]; ok {
-			b.Ranges[i].From = min(b.Ranges[i].From, r.From)
-			b.Ranges[i].To = max(b.Ranges[i].To, r.To)
-		} else {
-			ranges[r.TopicPartition()] = len(b.Ranges)
-			b.Ranges = append(b.Ranges, r)
-		}
-		for _, spec := range w.spec.Windows {
-			for _, start := range spec.Starts(it.item.At) {
-				size := int64(spec.Size / time.Second)
-				id := schemas.WindowKey(it.item.Key, size, start)
-				i, ok := index[id]
-				if !ok {
-					i = len(b.Partials)
-					index[id] = i
-					b.Partials = append(b.Partials, schemas.WindowPartial{Key: it.item.Key, SizeSeconds: size, Start: start})
-					members = append(members, nil)
-				}
-				b.Partials[i].Partial.Add(it.item.Value, it.item.At)
-				members[i] = append(members[i], it)
-			}
+// partialKey names one key's window of one size, as schemas.WindowKey does, without
+// formatting it: the bridge looks one up for every record and window size.
+type partialKey struct {
+	key   string
+	size  int64 // seconds
+	start int64 // Unix nanoseconds
+}
+
+// eachWindow calls f with every window the record falls in, one per size for tumbling
+// windows; starts is scratch space, returned for reuse.
+func (w *Window) eachWindow(it windowItem, starts []time.Time, f func(k partialKey, start time.Time)) []time.Time {
+	for _, spec := range w.spec.Windows {
+		size := int64(spec.Size / time.Second)
+		starts = spec.AppendStarts(starts[:0], it.item.At)
+		for _, start := range starts {
+			f(partialKey{it.item.Key, size, start.UnixNano()}, start)
 		}
 	}
-	return b, members
+	return starts
+}
+
+// aggregate builds a batch's partials (one per key and window) and ranges (one per
+// partition).
+func (w *Window) aggregate(items []windowItem) schemas.WindowBatch {
+	type part struct {
+		topic     string
+		partition int32
+	}
+	var b schemas.WindowBatch
+	index := map[partialKey]int{}
+	ranges := map[part]int{}
+	var starts []time.Time
+	for _, it := range items {
+		tp := it.msg.TopicPartition
+		off := int64(tp.Offset)
+		pk := part{*tp.Topic, tp.Partition}
+		if i, ok := ranges[pk]; ok {
+			b.Ranges[i].From = min(b.Ranges[i].From, off)
+			b.Ranges[i].To = max(b.Ranges[i].To, off)
+		} else {
+			ranges[pk] = len(b.Ranges)
+			b.Ranges = append(b.Ranges, schemas.OffsetRange{Topic: pk.topic, Partition: pk.partition, From: off, To: off})
+		}
+		starts = w.eachWindow(it, starts, func(k partialKey, start time.Time) {
+			i, ok := index[k]
+			if !ok {
+				i = len(b.Partials)
+				index[k] = i
+				b.Partials = append(b.Partials, schemas.WindowPartial{Key: k.key, SizeSeconds: k.size, Start: start})
+			}
+			b.Partials[i].Partial.Add(it.item.Value, it.item.At)
+		})
+	}
+	return b
+}
+
+// lateItems is the records of the batch's partials the answer names late: the records
+// aggregated into them (a record is in one partial per window size).
+func (w *Window) lateItems(ack schemas.WindowAck, b schemas.WindowBatch, items []windowItem) []windowItem {
+	if len(ack.Late) == 0 {
+		return nil
+	}
+	late := map[partialKey]bool{}
+	for _, i := range ack.Late {
+		if i >= 0 && i < len(b.Partials) {
+			p := b.Partials[i]
+			late[partialKey{p.Key, p.SizeSeconds, p.Start.UnixNano()}] = true
+		}
+	}
+	var out []windowItem
+	var starts []time.Time
+	for _, it := range items {
+		in := false
+		starts = w.eachWindow(it, starts, func(k partialKey, _ time.Time) { in = in || late[k] })
+		if in {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // pastApplied splits items into the records past the offsets a workflow applied, and those
@@ -259,29 +305,14 @@ func (w *Window) namedLate(it windowItem, late []schemas.LateSpan) bool {
 		return false
 	}
 	tp := it.msg.TopicPartition
-	for _, spec := range w.spec.Windows {
-		for _, start := range spec.Starts(it.item.At) {
-			id := schemas.WindowKey(it.item.Key, int64(spec.Size/time.Second), start)
-			for _, s := range late {
-				if s.Covers(*tp.Topic, tp.Partition, int64(tp.Offset), id) {
-					return true
-				}
-			}
+	named := false
+	w.eachWindow(it, nil, func(k partialKey, start time.Time) {
+		id := schemas.WindowKey(k.key, k.size, start)
+		for _, s := range late {
+			named = named || s.Covers(*tp.Topic, tp.Partition, int64(tp.Offset), id)
 		}
-	}
-	return false
-}
-
-// lateMembers is the records of the answer's late partials, then those recovered from
-// late spans.
-func lateMembers(ack schemas.WindowAck, members [][]windowItem, recovered []windowItem) []windowItem {
-	var out []windowItem
-	for _, i := range ack.Late {
-		if i >= 0 && i < len(members) {
-			out = append(out, members[i]...)
-		}
-	}
-	return append(out, recovered...)
+	})
+	return named
 }
 
 // update sends one batch with Update-with-Start and waits for the workflow's answer.

@@ -29,7 +29,7 @@ func TestAggregateMakesOnePartialPerKeyAndWindow(t *testing.T) {
 		likeItem("a", 0, 10, t0), likeItem("a", 0, 11, t0.Add(time.Second)), likeItem("b", 1, 5, t0),
 		likeItem("a", 1, 6, t0.Add(time.Minute)), // the next 1-minute window, same 5 and 10-minute ones
 	}
-	b, members := w.aggregate(items)
+	b := w.aggregate(items)
 	// a: 2 one-minute windows + one 5-minute + one 10-minute; b: three windows.
 	if len(b.Partials) != 7 {
 		t.Fatalf("%d partials: %+v", len(b.Partials), b.Partials)
@@ -37,8 +37,9 @@ func TestAggregateMakesOnePartialPerKeyAndWindow(t *testing.T) {
 	counts := map[string]int64{}
 	for i, p := range b.Partials {
 		counts[fmt.Sprintf("%s/%d/%s", p.Key, p.SizeSeconds, p.Start.Format("15:04"))] = p.Partial.Count
-		if int64(len(members[i])) != p.Partial.Count {
-			t.Errorf("partial %d has %d members for count %d", i, len(members[i]), p.Partial.Count)
+		// An answer naming this partial late names as many records as it counts.
+		if n := len(w.lateItems(schemas.WindowAck{Late: []int{i}}, b, items)); int64(n) != p.Partial.Count {
+			t.Errorf("partial %d: %d late records for count %d", i, n, p.Partial.Count)
 		}
 	}
 	want := map[string]int64{"a/60/10:00": 2, "a/60/10:01": 1, "a/300/10:00": 3, "a/600/10:00": 3, "b/60/10:00": 1, "b/300/10:00": 1, "b/600/10:00": 1}
@@ -78,7 +79,7 @@ func TestPastAppliedFindsTheRecordsALostAnswerNamedLate(t *testing.T) {
 	}
 	t0 := time.Date(2026, 1, 1, 10, 0, 30, 0, time.UTC)
 	lost := []windowItem{likeItem("a", 0, 20, t0), likeItem("b", 0, 21, t0), likeItem("a", 0, 22, t0.Add(time.Minute))}
-	b, _ := w.aggregate(lost)
+	b := w.aggregate(lost)
 	// The workflow found a's 10:00 one-minute window closed, nothing else.
 	span := schemas.LateSpan{Ranges: b.Ranges, Windows: []string{schemas.WindowKey("a", 60, t0.Truncate(time.Minute))}, At: t0}
 	again := []windowItem{likeItem("a", 0, 19, t0), lost[0], lost[1], lost[2], likeItem("a", 0, 23, t0)}
@@ -89,9 +90,9 @@ func TestPastAppliedFindsTheRecordsALostAnswerNamedLate(t *testing.T) {
 	if len(late) != 1 || late[0].msg.TopicPartition.Offset != 20 {
 		t.Fatalf("late %d records, want offset 20 only (19 is outside the span, 21 is b's, 22 is in the next minute)", len(late))
 	}
-	// With the answer's own late members both are listed; recordLate writes each record once.
-	rows := lateMembers(schemas.WindowAck{Late: []int{0}}, [][]windowItem{{lost[0]}}, late)
-	if len(rows) != 2 {
-		t.Fatalf("lateMembers gave %d, want the member and the recovered record", len(rows))
+	// The answer's own late partial, a's 10:00 one-minute window, names offset 20 too;
+	// recordLate writes each record once.
+	if got := w.lateItems(schemas.WindowAck{Late: []int{0}}, b, lost); len(got) != 1 || got[0].msg.TopicPartition.Offset != 20 {
+		t.Fatalf("the answer's late partial names %d records, want offset 20 only", len(got))
 	}
 }

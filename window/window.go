@@ -57,14 +57,17 @@ func floorTo(t time.Time, d time.Duration) time.Time {
 // Starts returns the starts of every window that holds event time t, oldest first: one for
 // tumbling windows, Size/Advance for hopping ones.
 func (s Spec) Starts(t time.Time) []time.Time {
+	return s.AppendStarts(make([]time.Time, 0, int(s.Size/s.advance())), t)
+}
+
+// AppendStarts appends Starts(t) to dst, for a caller that reuses one slice per record.
+func (s Spec) AppendStarts(dst []time.Time, t time.Time) []time.Time {
 	adv := s.advance()
 	last := floorTo(t, adv)
-	n := int(s.Size / adv)
-	out := make([]time.Time, 0, n)
-	for i := n - 1; i >= 0; i-- {
-		out = append(out, last.Add(-time.Duration(i)*adv))
+	for i := int(s.Size/adv) - 1; i >= 0; i-- {
+		dst = append(dst, last.Add(-time.Duration(i)*adv))
 	}
-	return out
+	return dst
 }
 
 // End is when the window that starts at start ends (exclusive).
