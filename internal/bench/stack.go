@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"sync"
 
 	"github.com/tributary-dev/tributary/internal/app"
 	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/embedded"
 )
 
 // freshStack starts an embedded stack (broker, Temporal, connections; no roles yet) on free
@@ -65,11 +65,11 @@ func startRoles(ctx context.Context, deps *app.Deps) (stop func(), running *app.
 	return func() { once.Do(func() { cancel(); <-done }) }, running, nil
 }
 
+// freePort is a loopback port reserved for this process (embedded.FreePorts), 0 if none.
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := embedded.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		return 0
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -17,18 +16,16 @@ import (
 // TestProducerReplacesAFatalClient: once librdkafka reports a fatal error, every send on
 // that client fails for good; the producer replaces it and the next send is delivered.
 func TestProducerReplacesAFatalClient(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := embedded.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	b, err := embedded.StartBroker(embedded.BrokerOptions{Port: port, Partitions: 1})
+	b, err := embedded.StartBroker(embedded.BrokerOptions{Port: ports[0], Partitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	bootstrap := fmt.Sprintf("127.0.0.1:%d", port)
+	bootstrap := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := EnsureTopics(ctx, bootstrap, 1, "out"); err != nil {

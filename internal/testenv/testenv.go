@@ -6,7 +6,6 @@ package testenv
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/app"
 	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/embedded"
 )
 
 // Env is a running stack.
@@ -29,15 +29,16 @@ type Env struct {
 	closed  bool
 }
 
-// FreePort returns a loopback port nothing listens on right now.
+// FreePort returns a loopback port nothing listens on, reserved for this test process
+// (embedded.FreePorts): a port the kernel handed out and took back could go to another
+// test binary's connection before the server binds it.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := embedded.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }
 
 // Logger logs warnings and errors to the test output (TRIBUTARY_TEST_LOG=debug for more).
