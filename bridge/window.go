@@ -225,24 +225,20 @@ func (w *Window) eachWindow(it windowItem, starts []time.Time, f func(k partialK
 // aggregate builds a batch's partials (one per key and window) and ranges (one per
 // partition).
 func (w *Window) aggregate(items []windowItem) schemas.WindowBatch {
-	type part struct {
-		topic     string
-		partition int32
-	}
 	var b schemas.WindowBatch
 	index := map[partialKey]int{}
-	ranges := map[part]int{}
+	ranges := map[partition]int{}
 	var starts []time.Time
 	for _, it := range items {
 		tp := it.msg.TopicPartition
 		off := int64(tp.Offset)
-		pk := part{*tp.Topic, tp.Partition}
+		pk := partition{*tp.Topic, tp.Partition}
 		if i, ok := ranges[pk]; ok {
 			b.Ranges[i].From = min(b.Ranges[i].From, off)
 			b.Ranges[i].To = max(b.Ranges[i].To, off)
 		} else {
 			ranges[pk] = len(b.Ranges)
-			b.Ranges = append(b.Ranges, schemas.OffsetRange{Topic: pk.topic, Partition: pk.partition, From: off, To: off})
+			b.Ranges = append(b.Ranges, schemas.OffsetRange{Topic: pk.topic, Partition: pk.part, From: off, To: off})
 		}
 		starts = w.eachWindow(it, starts, func(k partialKey, start time.Time) {
 			i, ok := index[k]

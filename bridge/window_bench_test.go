@@ -42,6 +42,19 @@ func benchRecords(b *testing.B, spec pipelines.Spec, n int) []*kafka.Message {
 	return msgs
 }
 
+// routeAll decodes and routes msgs as the bridge does, into the window's items.
+func routeAll(b *testing.B, w *Window, msgs []*kafka.Message) []windowItem {
+	items := make([]windowItem, 0, len(msgs))
+	for _, m := range msgs {
+		r, err := w.Route(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		items = append(items, r.Value.(windowItem))
+	}
+	return items
+}
+
 // BenchmarkWindowBatch measures what a bridge does per record of a window pipeline before
 // the update goes out: decode and route each record, then build the batch's partials and
 // ranges. go test -bench WindowBatch -benchmem ./bridge
@@ -55,15 +68,7 @@ func BenchmarkWindowBatch(b *testing.B) {
 			msgs := benchRecords(b, spec, 10_000)
 			b.ResetTimer()
 			for range b.N {
-				items := make([]windowItem, 0, len(msgs))
-				for _, m := range msgs {
-					r, err := w.Route(m)
-					if err != nil {
-						b.Fatal(err)
-					}
-					items = append(items, r.Value.(windowItem))
-				}
-				w.aggregate(items)
+				w.aggregate(routeAll(b, w, msgs))
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(msgs)), "ns/record")
 		})
@@ -78,14 +83,7 @@ func BenchmarkWindowAggregate(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var items []windowItem
-			for _, m := range benchRecords(b, spec, 10_000) {
-				r, err := w.Route(m)
-				if err != nil {
-					b.Fatal(err)
-				}
-				items = append(items, r.Value.(windowItem))
-			}
+			items := routeAll(b, w, benchRecords(b, spec, 10_000))
 			b.ResetTimer()
 			for range b.N {
 				w.aggregate(items)
