@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,6 +147,9 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 				return fmt.Errorf("upsert %d joined events: %w", len(joined), err)
 			}
 		}
+		if late, err = notStored(tx, late); err != nil {
+			return err
+		}
 		if err := recordLate(tx, schemas.PipelineJoin, late, "duplicate: event already final", now); err != nil {
 			return err
 		}
@@ -183,6 +187,45 @@ func finishedBy(tx *gorm.DB, events []FinishedJoin) (map[string]schemas.JoinedEv
 		}
 	}
 	return final, nil
+}
+
+// notStored drops the rows that are already stored as their event's own rows: the same
+// record again, not a late one. A shard takes its rows by update, and an update the server
+// lost with a crash is sent again by the bridge; if the lost task had already finished the
+// event (its finish is a local activity), the retried decision may have finished it from
+// fewer rows, and the resent row then reaches a finished event. Each record is in its
+// event or late, never both.
+func notStored(tx *gorm.DB, late []schemas.JoinArrival) ([]schemas.JoinArrival, error) {
+	if len(late) == 0 {
+		return late, nil
+	}
+	type source struct {
+		event     string
+		partition int32
+		offset    int64
+	}
+	stored := map[string]map[source]bool{}
+	byTable := map[string][]string{}
+	for _, r := range late {
+		if table, ok := schemas.JoinTables[r.Topic]; ok {
+			byTable[table] = append(byTable[table], r.EventID)
+		}
+	}
+	for table, ids := range byTable {
+		stored[table] = map[source]bool{}
+		for start := 0; start < len(ids); start += 500 {
+			var found []schemas.DataRow
+			if err := tx.Table(table).Select("event_id", "partition", "offset").Where("event_id IN ?", ids[start:min(start+500, len(ids))]).Find(&found).Error; err != nil {
+				return nil, fmt.Errorf("look up stored rows in %s: %w", table, err)
+			}
+			for _, f := range found {
+				stored[table][source{f.EventID, f.Partition, f.Offset}] = true
+			}
+		}
+	}
+	return slices.DeleteFunc(late, func(r schemas.JoinArrival) bool {
+		return stored[schemas.JoinTables[r.Topic]][source{r.EventID, r.Partition, r.Offset}]
+	}), nil
 }
 
 // recordLate stores records that came after their key was final; a record recorded twice stays one row.

@@ -1,7 +1,7 @@
 // Package bridge moves records from Kafka into Temporal workflows. It is a consumer-group
 // member that polls a batch, validates each record (a bad one goes to its topic's
 // dead-letter topic with the reason), groups the rest by target workflow, sends one signal
-// per workflow per batch, and stores offsets only once every signal of the batch was
+// or update per workflow per batch, and stores offsets only once every one of them was
 // accepted. Offsets are committed on a timer, on revoke and on close, so a crash resends at
 // most the uncommitted batches, which the workflows recognise by offset.
 package bridge

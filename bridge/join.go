@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -101,21 +103,29 @@ func (j *Join) Route(m *kafka.Message) (Routed, error) {
 	return Routed{WorkflowID: workflows.JoinWorkflowID(row.EventID, j.opts.Shards), Msg: m, At: row.CreatedAt, Value: a}, nil
 }
 
-// Deliver implements Pipeline with SignalWithStart. A per-event workflow rejects its id once
-// closed, so a row for a finished event is recognised here and recorded as late, not acked.
+// Deliver implements Pipeline. A shard takes its rows as Update-with-Start: the server
+// keeps an update's workflow task in memory until the worker answers it and stores the
+// update, the rows' finish and the task in one write, where a signal costs three (the
+// signal, the task's start, its completion), so the rows reach their ack sooner and the
+// server's one SQLite connection does less. A per-event workflow takes them as
+// SignalWithStart and rejects its id once closed, so a row for a finished event is
+// recognised here and recorded as late, not acked.
 func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, watermark time.Time) error {
-	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
-	params := workflows.JoinParams{Deadline: j.opts.Deadline}
-	if j.opts.Shards > 0 {
-		// A shard is meant to run forever; if one was ended, a new run takes over.
-		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
-		params = workflows.JoinParams{Sharded: true, Deadline: j.opts.Deadline, RecentDone: j.opts.RecentDone, MaxHistory: j.opts.ShardHistory}
-	}
 	arrivals := make([]schemas.JoinArrival, len(recs))
 	for i, r := range recs {
 		arrivals[i] = r.Value.(schemas.JoinArrival)
 	}
 	chunks := splitArrivals(arrivals)
+	if j.opts.Shards > 0 {
+		for _, chunk := range chunks {
+			if err := j.update(ctx, workflowID, schemas.JoinSignal{Arrivals: chunk, Watermark: watermark}); err != nil {
+				return fmt.Errorf("update %s: %w", workflowID, err)
+			}
+		}
+		return nil
+	}
+	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+	params := workflows.JoinParams{Deadline: j.opts.Deadline}
 	for i, chunk := range chunks {
 		_, err := j.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalJoinArrivals,
 			schemas.JoinSignal{Arrivals: chunk, Watermark: watermark}, opts, workflows.JoinWorkflow, params)
@@ -127,6 +137,36 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, wa
 		}
 	}
 	return nil
+}
+
+// update hands a shard one batch of rows and returns once the workflow task that took them
+// is stored. A shard is meant to run forever; if one was ended, a new run takes over.
+func (j *Join) update(ctx context.Context, workflowID string, s schemas.JoinSignal) error {
+	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
+	params := workflows.JoinParams{Sharded: true, Deadline: j.opts.Deadline, RecentDone: j.opts.RecentDone, MaxHistory: j.opts.ShardHistory}
+	h, err := j.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: j.temporal.NewWithStartWorkflowOperation(opts, workflows.JoinWorkflow, params),
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID:     arrivalsUpdateID(s.Arrivals),
+			UpdateName:   workflows.UpdateJoinArrivals,
+			Args:         []any{s},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return h.Get(ctx, nil)
+}
+
+// arrivalsUpdateID names an update by the rows it carries, so that the same rows sent again
+// (an answer lost with its connection) are the same update to the run that took them.
+func arrivalsUpdateID(arrivals []schemas.JoinArrival) string {
+	h := sha256.New()
+	for _, a := range arrivals {
+		fmt.Fprintf(h, "%s/%d:%d\n", a.Topic, a.Partition, a.Offset)
+	}
+	return "rows-" + hex.EncodeToString(h.Sum(nil))
 }
 
 // splitArrivals cuts a workflow's join rows into signals under MaxSignalBytes.

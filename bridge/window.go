@@ -25,7 +25,7 @@ const (
 	DefaultWindowIdle       = 2 * time.Minute
 	DefaultWindowMaxUpdates = 1000
 	// MaxWindowUpdates is the most updates the server takes in one workflow run.
-	MaxWindowUpdates = 2000
+	MaxWindowUpdates = workflows.MaxRunUpdates
 )
 
 // WindowOptions configure a window pipeline's router and, through it, its workflows.

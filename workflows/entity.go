@@ -20,32 +20,35 @@ type entity[S any] interface {
 	finished() bool
 }
 
-// runEntity waits for a signal or the next wake-up, applies what arrived and settles what
-// is due, until a per-entity run is finished (it returns nil) or a shard is due to continue
-// as new (it returns what next returns, the continue-as-new error). Every signal already
+// runEntity waits for a batch on one of the inputs (a signal channel; a shard's updates
+// too) or for the next wake-up, applies what arrived and settles what is due, until a
+// per-entity run is finished (it returns nil) or a shard is due to continue as new (due
+// says when; it returns what next returns, the continue-as-new error). Every batch already
 // delivered is applied before either, so none is left unread when the run ends.
-func runEntity[S any](ctx workflow.Context, signals workflow.ReceiveChannel, e entity[S], sharded bool, maxHistory int, next func() error) error {
+func runEntity[S any](ctx workflow.Context, inputs []workflow.ReceiveChannel, e entity[S], sharded bool, due func() bool, next func() error) error {
 	var timer wakeTimer
 	for {
 		timer.arm(ctx, e.nextWake())
 		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
-			var s S
-			c.Receive(ctx, &s)
-			e.apply(ctx, s)
-		})
+		for _, in := range inputs {
+			sel.AddReceive(in, func(c workflow.ReceiveChannel, _ bool) {
+				var s S
+				c.Receive(ctx, &s)
+				e.apply(ctx, s)
+			})
+		}
 		if timer.future != nil {
 			sel.AddFuture(timer.future, func(workflow.Future) { timer.fired() })
 		}
 		sel.Select(ctx)
-		if err := drain(ctx, signals, e, false); err != nil {
+		if err := drain(ctx, inputs, e, false); err != nil {
 			return err
 		}
 		switch {
 		case !sharded && e.finished():
-			return drain(ctx, signals, e, true)
-		case sharded && continueAsNewDue(ctx, maxHistory):
-			if err := drain(ctx, signals, e, true); err != nil {
+			return drain(ctx, inputs, e, true)
+		case sharded && due():
+			if err := drain(ctx, inputs, e, true); err != nil {
 				return err
 			}
 			return next()
@@ -53,16 +56,18 @@ func runEntity[S any](ctx workflow.Context, signals workflow.ReceiveChannel, e e
 	}
 }
 
-// drain applies every signal already delivered and settles, until no signal is waiting and
-// nothing is left to act on.
-func drain[S any](ctx workflow.Context, signals workflow.ReceiveChannel, e entity[S], force bool) error {
+// drain applies every batch already delivered, input by input, and settles, until none is
+// waiting and nothing is left to act on.
+func drain[S any](ctx workflow.Context, inputs []workflow.ReceiveChannel, e entity[S], force bool) error {
 	for {
-		for {
-			var s S
-			if !signals.ReceiveAsync(&s) {
-				break
+		for _, in := range inputs {
+			for {
+				var s S
+				if !in.ReceiveAsync(&s) {
+					break
+				}
+				e.apply(ctx, s)
 			}
-			e.apply(ctx, s)
 		}
 		acted, err := e.settle(ctx, force)
 		if err != nil || !acted {

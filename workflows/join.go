@@ -10,6 +10,14 @@ import (
 	"github.com/tributary-dev/tributary/schemas"
 )
 
+// MaxRunUpdates is the most updates the server takes in one workflow run
+// (limit.workflowExecution.maxTotalUpdates); it refuses the rest.
+const MaxRunUpdates = 2000
+
+// JoinShardUpdates is how many updates a shard takes before it continues as new, well under
+// MaxRunUpdates.
+const JoinShardUpdates = 1000
+
 // JoinParams configure a JoinWorkflow. One code path serves both modes: per event id
 // (Sharded false; the run ends with its event) and sharded (a long-running workflow that
 // tracks many event ids and continues as new to bound its history).
@@ -23,6 +31,9 @@ type JoinParams struct {
 	// MaxHistory makes a shard continue as new after this many history events, even before
 	// the server suggests it. 0 means only when suggested.
 	MaxHistory int
+	// MaxUpdates makes a shard continue as new after this many updates; 0 means
+	// JoinShardUpdates.
+	MaxUpdates int
 	// State is carried over continue-as-new.
 	State *JoinState
 }
@@ -91,7 +102,28 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 		return JoinResult{}, fmt.Errorf("register query: %w", err)
 	}
 	signals := workflow.GetSignalChannel(ctx, SignalJoinArrivals)
-	err := runEntity[schemas.JoinSignal](ctx, signals, j, p.Sharded, p.MaxHistory, func() error {
+	// A shard takes its rows as updates (bridge.Join): an update is stored with the workflow
+	// task that accepts it, the loop applies and settles its rows in that same task, and the
+	// bridge hears back once the task is stored. The handler only queues the rows, so that
+	// they are applied where signals are, never while a finish is under way. Signals stay
+	// for the per-event runs and for the histories recorded before.
+	updates := workflow.NewBufferedChannel(ctx, MaxRunUpdates) // never full: a run takes no more
+	accepted := 0
+	err := workflow.SetUpdateHandler(ctx, UpdateJoinArrivals, func(ctx workflow.Context, s schemas.JoinSignal) error {
+		accepted++
+		updates.Send(ctx, s)
+		return nil
+	})
+	if err != nil {
+		return JoinResult{}, fmt.Errorf("register update: %w", err)
+	}
+	maxUpdates := p.MaxUpdates
+	if maxUpdates <= 0 || maxUpdates > MaxRunUpdates {
+		maxUpdates = JoinShardUpdates
+	}
+	due := func() bool { return continueAsNewDue(ctx, p.MaxHistory) || accepted >= maxUpdates }
+	inputs := []workflow.ReceiveChannel{signals, updates}
+	err = runEntity[schemas.JoinSignal](ctx, inputs, j, p.Sharded, due, func() error {
 		p.State = j.state
 		return workflow.NewContinueAsNewError(ctx, JoinWorkflow, p)
 	})

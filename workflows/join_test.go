@@ -307,3 +307,53 @@ func TestJoinRowsDuringTheWatermarkRead(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, schemas.JoinComplete, res.Status, "the rows delivered before the watermark was recorded complete the event")
 }
+
+// updateAt sends arrivals to a shard as the bridge does, by update, and fails the test if
+// the update is refused.
+func updateAt(t *testing.T, env *testsuite.TestWorkflowEnvironment, after time.Duration, arrivals ...schemas.JoinArrival) {
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateJoinArrivals, "", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { t.Errorf("update rejected: %v", err) },
+			OnAccept:   func() {},
+			OnComplete: func(_ interface{}, err error) { require.NoError(t, err) },
+		}, schemas.JoinSignal{Arrivals: arrivals, Watermark: env.Now()})
+	}, after)
+}
+
+// A shard takes rows by update as it does by signal: events complete, rows sent again are
+// recognised by offset, and after MaxUpdates updates the run continues as new with its
+// pending events, which the next run completes.
+func TestJoinShardTakesRowsByUpdate(t *testing.T) {
+	rec := &finishRecorder{}
+	params := JoinParams{Sharded: true, Deadline: time.Hour, RecentDone: 100, MaxUpdates: 10}
+	env := newJoinEnv(t, rec)
+	updateAt(t, env, time.Second, arrival("a", schemas.TopicJoin1, 1), arrival("a", schemas.TopicJoin2, 2))
+	updateAt(t, env, 2*time.Second, arrival("a", schemas.TopicJoin1, 1), arrival("a", schemas.TopicJoin3, 3))
+	updateAt(t, env, 3*time.Second, arrival("half", schemas.TopicJoin1, 4))
+	// The rest of the run's budget: rows already applied, which change nothing.
+	for i := 3; i < params.MaxUpdates; i++ {
+		updateAt(t, env, 4*time.Second+time.Duration(i)*time.Millisecond, arrival("a", schemas.TopicJoin1, 1))
+	}
+	env.ExecuteWorkflow(JoinWorkflow, params)
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, env.GetWorkflowError(), &can, "a shard continues as new after %d updates", params.MaxUpdates)
+	evs := rec.events()
+	require.Len(t, evs, 1)
+	require.Equal(t, "a", evs[0].EventID)
+	require.Equal(t, schemas.JoinComplete, evs[0].Status)
+	require.Equal(t, []string{schemas.TopicJoin1, schemas.TopicJoin2, schemas.TopicJoin3}, topicsOf(evs[0]))
+	var next JoinParams
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.NotNil(t, next.State)
+	require.Equal(t, int64(params.MaxUpdates-2), next.State.Stats.Redelivered)
+	require.Contains(t, next.State.Pending, "half")
+
+	env2 := newJoinEnv(t, rec)
+	updateAt(t, env2, time.Second, arrival("half", schemas.TopicJoin2, 5), arrival("half", schemas.TopicJoin3, 6))
+	env2.RegisterDelayedCallback(func() { env2.CancelWorkflow() }, time.Minute)
+	env2.ExecuteWorkflow(JoinWorkflow, next)
+	evs = rec.events()
+	require.Len(t, evs, 2)
+	require.Equal(t, "half", evs[1].EventID)
+	require.Equal(t, schemas.JoinComplete, evs[1].Status)
+}

@@ -21,6 +21,8 @@ const (
 	SignalJoinArrivals = "join-arrivals"
 	// SignalTravelerReadings carries a batch of sensor readings to a TravelerWorkflow.
 	SignalTravelerReadings = "traveler-readings"
+	// UpdateJoinArrivals carries a batch of join rows to a sharded JoinWorkflow.
+	UpdateJoinArrivals = "join-arrivals"
 	// UpdateWindowBatch carries a batch of window partials to a WindowWorkflow.
 	UpdateWindowBatch = "window-batch"
 

@@ -108,7 +108,8 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 		return TravelerStats{}, fmt.Errorf("register query: %w", err)
 	}
 	signals := workflow.GetSignalChannel(ctx, SignalTravelerReadings)
-	err := runEntity[schemas.TravelerSignal](ctx, signals, t, p.Sharded, p.MaxHistory, func() error {
+	due := func() bool { return continueAsNewDue(ctx, p.MaxHistory) }
+	err := runEntity[schemas.TravelerSignal](ctx, []workflow.ReceiveChannel{signals}, t, p.Sharded, due, func() error {
 		p.State = t.state
 		return workflow.NewContinueAsNewError(ctx, TravelerWorkflow, p)
 	})

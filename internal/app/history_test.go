@@ -66,8 +66,8 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		cfg.Join.Deadline = 2 * time.Second
 		env := testenv.Start(t, cfg)
 		shard := workflows.JoinShardID(0)
-		// One event at a time, each finished before the next, so each costs the shard a
-		// signal and a local activity, and the history passes its limit.
+		// One event at a time, each finished before the next, so each costs the shard an
+		// update and a local activity, and the history passes its limit.
 		for i := range 30 {
 			sendRows(t, env, fmt.Sprintf("shard-%d", i), schemas.JoinTopics...)
 			require.Eventually(t, func() bool {

@@ -86,7 +86,7 @@ type Ceiling struct {
 // database choice names ("" SQLite, TemporalAuto, or a postgres:// URL).
 func RunCeiling(ctx context.Context, calls int, choice string, out io.Writer, log *slog.Logger) (Ceiling, error) {
 	o := DefaultJoinOptions()
-	o.CeilingCalls, o.PerEventEvents, o.TemporalDatabase = calls, 0, choice
+	o.CeilingCalls, o.CeilingOnly, o.TemporalDatabase = calls, true, choice
 	store := "SQLite"
 	if choice != "" {
 		store = "PostgreSQL"

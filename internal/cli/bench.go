@@ -17,7 +17,7 @@ func benchJoin(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 	o := bench.DefaultJoinOptions()
 	fs := flag.NewFlagSet("bench join", flag.ContinueOnError)
 	fs.IntVar(&o.CeilingCalls, "ceiling-calls", o.CeilingCalls, "SignalWithStart calls of the ceiling probe")
-	fs.IntVar(&o.PerEventEvents, "per-event", o.PerEventEvents, "events of the per-event throughput run")
+	fs.IntVar(&o.PerEventEvents, "per-event", o.PerEventEvents, "events of the per-event throughput run (0 skips the per-event runs)")
 	fs.IntVar(&o.ShardedEvents, "sharded", o.ShardedEvents, "events of the sharded throughput run")
 	fs.IntVar(&o.Shards, "shards", o.Shards, "shard workflows of the sharded runs")
 	fs.Float64Var(&o.LatencyRate, "rate", o.LatencyRate, "events per second of the sharded latency run")
@@ -58,15 +58,22 @@ func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
 	row := func(name string, t bench.Throughput) {
 		fmt.Fprintf(out, "  %-18s %8d %10.0f %15.2f %11.0f%%\n", name, t.Events, t.PerSecond(), float64(t.Signals)/float64(t.Events), 100*t.PerSecond()/r.CeilingApplied)
 	}
-	row("per event id", r.PerEvent)
+	if r.PerEvent.Events > 0 {
+		row("per event id", r.PerEvent)
+	}
 	row(fmt.Sprintf("sharded (%d)", r.Shards), r.Sharded)
 	fmt.Fprintln(out, "\n  ack delay at a steady rate        p50       p90       p99       max")
 	lat := func(name string, l bench.Latency) {
 		d := l.Report.Delays
 		fmt.Fprintf(out, "  %-28s %9s %9s %9s %9s\n", fmt.Sprintf("%s, %.0f/s", name, l.Rate), ms(d.Quantile(0.5)), ms(d.Quantile(0.9)), ms(d.Quantile(0.99)), ms(d.Max))
 	}
-	lat("per event id", r.PerEventLatency)
+	if r.PerEventLatency.Events > 0 {
+		lat("per event id", r.PerEventLatency)
+	}
 	lat(fmt.Sprintf("sharded (%d)", r.Shards), r.ShardedLatency)
+	if r.Original.Events > 0 {
+		lat("the original's workload", r.Original)
+	}
 	fmt.Fprintln(out)
 	fmt.Fprint(out, DelayChart(r.ShardedLatency.Report.Delays, 40))
 }
@@ -223,6 +230,9 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others 
 		row("server on "+c.Store, "workflows started, signalled, completed (ceiling)", c.Applied, 0, 0, "–", "–", c.Usage, 0, share(c.Applied, jr.CeilingApplied)+" of SQLite's")
 	}
 	tput := func(mode string, t bench.Throughput, ceiling string) {
+		if t.Events == 0 {
+			return
+		}
 		d := t.Report.Delays
 		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), t.HistoryEvents, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), t.Usage, t.Events, ceiling)
 	}
