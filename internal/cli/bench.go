@@ -94,9 +94,10 @@ func benchWindows(ctx context.Context, args []string, out io.Writer, log *slog.L
 		return err
 	}
 	fmt.Fprintln(out, "\nwindow bench (embedded stack; records/s until the bridge committed the last record)")
-	fmt.Fprintln(out, "  pipeline       mode                          records   records/s   updates/1000 records   vs plain consumer")
+	fmt.Fprintln(out, "  pipeline       mode                          records   records/s   updates/1000 records   vs plain consumer   peak RSS")
 	for _, run := range r.Runs {
-		fmt.Fprintf(out, "  %-14s %-28s %8d %11.0f %22.1f %18.1f%%\n", run.Pipeline, run.Mode, run.Records, run.PerSecond(), run.ActionsPer1000(), 100*run.PerSecond()/r.Plain[run.Pipeline])
+		fmt.Fprintf(out, "  %-14s %-28s %8d %11.0f %22.1f %18.1f%% %6d MiB\n", run.Pipeline, run.Mode, run.Records, run.PerSecond(), run.ActionsPer1000(),
+			100*run.PerSecond()/r.Plain[run.Pipeline], run.Usage.PeakRSS>>20)
 	}
 	for p, v := range r.Plain {
 		fmt.Fprintf(out, "  plain in-memory consumer, %s: %.0f records/s\n", p, v)
