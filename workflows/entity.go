@@ -23,8 +23,9 @@ type entity[S any] interface {
 // runEntity waits for a batch on one of the inputs (a signal channel; a shard's updates
 // too) or for the next wake-up, applies what arrived and settles what is due, until a
 // per-entity run is finished (it returns nil) or a shard is due to continue as new (due
-// says when; it returns what next returns, the continue-as-new error). Every batch already
-// delivered is applied before either, so none is left unread when the run ends.
+// says when; it returns what next returns, the continue-as-new error, or goes on when next
+// returns nil: not now). Every batch already delivered is applied before either, so none
+// is left unread when the run ends.
 func runEntity[S any](ctx workflow.Context, inputs []workflow.ReceiveChannel, e entity[S], sharded bool, due func() bool, next func() error) error {
 	var timer wakeTimer
 	for {
@@ -51,7 +52,9 @@ func runEntity[S any](ctx workflow.Context, inputs []workflow.ReceiveChannel, e 
 			if err := drain(ctx, inputs, e, true); err != nil {
 				return err
 			}
-			return next()
+			if err := next(); err != nil {
+				return err
+			}
 		}
 	}
 }

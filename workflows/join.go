@@ -34,8 +34,12 @@ type JoinParams struct {
 	// MaxUpdates makes a shard continue as new after this many updates; 0 means
 	// JoinShardUpdates.
 	MaxUpdates int
-	// State is carried over continue-as-new.
+	// State is carried over continue-as-new by runs recorded before PackedState.
 	State *JoinState
+	// PackedState is the state a run carries over continue-as-new, packed (packState):
+	// compressed, it stays under the server's limit on a command's payloads with ten times
+	// as many rows pending.
+	PackedState []byte
 }
 
 // JoinState is everything a JoinWorkflow knows; it is small and serialisable.
@@ -94,7 +98,10 @@ type JoinResult struct {
 // the join's input watermark has passed its first row's time plus the deadline, so rows
 // that wait in Kafka behind an outage or a backlog still complete it.
 func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
-	j := newJoiner(ctx, p)
+	j, err := newJoiner(ctx, p)
+	if err != nil {
+		return JoinResult{}, err
+	}
 	if byInputWatermark(ctx) {
 		j.in = (&inputClock{pipeline: schemas.PipelineJoin, at: &j.state.Input}).holdReads(ctx)
 	}
@@ -109,7 +116,7 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 	// for the per-event runs and for the histories recorded before.
 	updates := workflow.NewBufferedChannel(ctx, MaxRunUpdates) // never full: a run takes no more
 	accepted := 0
-	err := workflow.SetUpdateHandler(ctx, UpdateJoinArrivals, func(ctx workflow.Context, s schemas.JoinSignal) error {
+	err = workflow.SetUpdateHandler(ctx, UpdateJoinArrivals, func(ctx workflow.Context, s schemas.JoinSignal) error {
 		accepted++
 		updates.Send(ctx, s)
 		return nil
@@ -121,10 +128,26 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 	if maxUpdates <= 0 || maxUpdates > MaxRunUpdates {
 		maxUpdates = JoinShardUpdates
 	}
-	due := func() bool { return continueAsNewDue(ctx, p.MaxHistory) || accepted >= maxUpdates }
+	putOff := -1 // updates accepted when continue-as-new was last put off
+	due := func() bool {
+		if putOff >= 0 && accepted < putOff+carryRetry(maxUpdates) {
+			return false
+		}
+		return continueAsNewDue(ctx, p.MaxHistory) || accepted >= maxUpdates
+	}
 	inputs := []workflow.ReceiveChannel{signals, updates}
 	err = runEntity[schemas.JoinSignal](ctx, inputs, j, p.Sharded, due, func() error {
-		p.State = j.state
+		packed, err := packState(j.state)
+		if err != nil {
+			return err
+		}
+		if len(packed) > maxCarried {
+			workflow.GetLogger(ctx).Warn("join state too large to continue as new; the run goes on until its pending events shrink",
+				"packed", len(packed), "limit", maxCarried, "pending", len(j.state.Pending), "updates", accepted)
+			putOff = accepted
+			return nil
+		}
+		p.State, p.PackedState = nil, packed
 		return workflow.NewContinueAsNewError(ctx, JoinWorkflow, p)
 	})
 	if err != nil {
@@ -149,8 +172,14 @@ type joiner struct {
 	result *JoinResult
 }
 
-func newJoiner(ctx workflow.Context, p JoinParams) *joiner {
+func newJoiner(ctx workflow.Context, p JoinParams) (*joiner, error) {
 	s := p.State
+	if p.PackedState != nil {
+		var err error
+		if s, err = unpackState(p.PackedState); err != nil {
+			return nil, err
+		}
+	}
 	if s == nil {
 		s = &JoinState{}
 	}
@@ -164,7 +193,7 @@ func newJoiner(ctx workflow.Context, p JoinParams) *joiner {
 	for _, id := range s.Done {
 		j.done[id] = true
 	}
-	return j
+	return j, nil
 }
 
 func (j *joiner) status() (JoinStatus, error) {

@@ -2,10 +2,14 @@ package workflows
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,7 +200,10 @@ func TestJoinShardAcrossContinueAsNew(t *testing.T) {
 	require.ErrorAs(t, err, &can, "a shard with a long history continues as new")
 	var next JoinParams
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
-	require.NotNil(t, next.State)
+	require.Nil(t, next.State, "the state travels packed")
+	carried, err := unpackState(next.PackedState)
+	require.NoError(t, err)
+	require.Contains(t, carried.Pending, "half")
 	firstRun := len(rec.events())
 	require.Positive(t, firstRun)
 
@@ -344,9 +351,10 @@ func TestJoinShardTakesRowsByUpdate(t *testing.T) {
 	require.Equal(t, []string{schemas.TopicJoin1, schemas.TopicJoin2, schemas.TopicJoin3}, topicsOf(evs[0]))
 	var next JoinParams
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
-	require.NotNil(t, next.State)
-	require.Equal(t, int64(params.MaxUpdates-2), next.State.Stats.Redelivered)
-	require.Contains(t, next.State.Pending, "half")
+	carried, err := unpackState(next.PackedState)
+	require.NoError(t, err)
+	require.Equal(t, int64(params.MaxUpdates-2), carried.Stats.Redelivered)
+	require.Contains(t, carried.Pending, "half")
 
 	env2 := newJoinEnv(t, rec)
 	updateAt(t, env2, time.Second, arrival("half", schemas.TopicJoin2, 5), arrival("half", schemas.TopicJoin3, 6))
@@ -356,4 +364,81 @@ func TestJoinShardTakesRowsByUpdate(t *testing.T) {
 	require.Len(t, evs, 2)
 	require.Equal(t, "half", evs[1].EventID)
 	require.Equal(t, schemas.JoinComplete, evs[1].Status)
+}
+
+// backlog is n events of one topic each, from offset from on, whose fields are pad bytes
+// long: a shard left with many pending events, as a backlog read unevenly leaves it.
+func backlog(prefix, topic string, from int64, n int, pad func(i int) string) []schemas.JoinArrival {
+	out := make([]schemas.JoinArrival, n)
+	for i := range out {
+		a := arrival(fmt.Sprintf("%s-%d", prefix, i), topic, from+int64(i))
+		a.Fields = json.RawMessage(fmt.Sprintf(`{"feature1":%d,"pad":%q}`, i, pad(i)))
+		out[i] = a
+	}
+	return out
+}
+
+// A shard with more pending rows than the server takes in a continue-as-new input (2 MiB)
+// carries them packed; one whose packed state is still too large goes on in its run until
+// the pending events complete, and continues as new then.
+func TestJoinShardCarriesALargeBacklog(t *testing.T) {
+	t.Run("packed under the limit", func(t *testing.T) {
+		rec := &finishRecorder{}
+		env := newJoinEnv(t, rec)
+		params := JoinParams{Sharded: true, Deadline: time.Hour, MaxUpdates: 4}
+		same := func(int) string { return strings.Repeat("x", 200) }
+		for u := range 4 {
+			updateAt(t, env, time.Duration(u+1)*time.Second, backlog(fmt.Sprintf("u%d", u), schemas.TopicJoin1, int64(u*3000), 3000, same)...)
+		}
+		env.ExecuteWorkflow(JoinWorkflow, params)
+		var can *workflow.ContinueAsNewError
+		require.ErrorAs(t, env.GetWorkflowError(), &can)
+		var next JoinParams
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+		carried, err := unpackState(next.PackedState)
+		require.NoError(t, err)
+		require.Equal(t, 12000, len(carried.Pending))
+		plain, err := json.Marshal(carried)
+		require.NoError(t, err)
+		require.Greater(t, len(plain), 2<<20, "the state unpacked is over the server's limit")
+		require.Less(t, len(next.PackedState), maxCarried)
+	})
+
+	t.Run("too large even packed", func(t *testing.T) {
+		rec := &finishRecorder{}
+		env := newJoinEnv(t, rec)
+		params := JoinParams{Sharded: true, Deadline: time.Hour, MaxUpdates: 4}
+		rng := rand.New(rand.NewPCG(1, 2))
+		noise := func(int) string {
+			b := make([]byte, 600)
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			return base64.StdEncoding.EncodeToString(b)
+		}
+		same := func(int) string { return "" }
+		for u := range 4 {
+			updateAt(t, env, time.Duration(u+1)*time.Second, backlog(fmt.Sprintf("u%d", u), schemas.TopicJoin1, int64(u*1500), 1500, noise)...)
+		}
+		// The budget is spent and the state too large: the run goes on. The rows of the
+		// other topics come and complete the events, a quarter per update; the run
+		// continues as new once what is still pending fits.
+		for u := range 4 {
+			off := int64(100000 + u*3000)
+			at := time.Duration(10+u) * time.Second
+			updateAt(t, env, at, append(backlog(fmt.Sprintf("u%d", u), schemas.TopicJoin2, off, 1500, same),
+				backlog(fmt.Sprintf("u%d", u), schemas.TopicJoin3, off+1500, 1500, same)...)...)
+		}
+		env.ExecuteWorkflow(JoinWorkflow, params)
+		var can *workflow.ContinueAsNewError
+		require.ErrorAs(t, env.GetWorkflowError(), &can)
+		var next JoinParams
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+		require.Less(t, len(next.PackedState), maxCarried)
+		carried, err := unpackState(next.PackedState)
+		require.NoError(t, err)
+		finished := len(rec.events())
+		require.GreaterOrEqual(t, finished, 1500, "the run went on past its budget and finished events")
+		require.Equal(t, 6000, finished+len(carried.Pending), "every event finished or carried")
+	})
 }

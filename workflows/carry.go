@@ -1,0 +1,49 @@
+package workflows
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// maxCarried bounds the state a shard packs into its continue-as-new input. The server
+// takes at most 2 MiB of payloads in one command (limit.blobSize.error), and the SDK
+// refuses to send more: a shard whose input was larger stood still, failing the same
+// workflow task at every attempt.
+const maxCarried = 1536 << 10
+
+// carryRetry is how many more updates a shard takes before it tries again to continue as
+// new, after its packed state was too large: a tenth of its update budget. A backlog read
+// unevenly across the topics leaves many events pending, and the rows that complete them
+// are on their way.
+func carryRetry(maxUpdates int) int { return max(maxUpdates/10, 1) }
+
+// packState encodes a join's state for continue-as-new: its JSON, compressed. A shard's
+// pending rows are most of it, and rows of one shape compress about tenfold.
+func packState(s *JoinState) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zlib.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(s); err != nil {
+		return nil, fmt.Errorf("pack join state: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("pack join state: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// unpackState decodes what packState made.
+func unpackState(b []byte) (*JoinState, error) {
+	zr, err := zlib.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("unpack join state: %w", err)
+	}
+	defer zr.Close()
+	var s JoinState
+	if err := json.NewDecoder(io.Reader(zr)).Decode(&s); err != nil {
+		return nil, fmt.Errorf("unpack join state: %w", err)
+	}
+	return &s, nil
+}
