@@ -25,6 +25,7 @@ func carryRetry(maxUpdates int) int { return max(maxUpdates/10, 1) }
 func packState(s *JoinState) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := zlib.NewWriter(&buf)
+	//workflowcheck:ignore encoding/json writes map keys sorted: one state, one encoding
 	if err := json.NewEncoder(zw).Encode(s); err != nil {
 		return nil, fmt.Errorf("pack join state: %w", err)
 	}
@@ -42,6 +43,7 @@ func unpackState(b []byte) (*JoinState, error) {
 	}
 	defer zr.Close()
 	var s JoinState
+	//workflowcheck:ignore decoding has no choices to make: one input, one state
 	if err := json.NewDecoder(io.Reader(zr)).Decode(&s); err != nil {
 		return nil, fmt.Errorf("unpack join state: %w", err)
 	}
