@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 )
 
 // maxCarried bounds the state a shard packs into its continue-as-new input. The server
@@ -13,6 +14,12 @@ import (
 // refuses to send more: a shard whose input was larger stood still, failing the same
 // workflow task at every attempt.
 const maxCarried = 1536 << 10
+
+// TaskDeadlockTimeout is how long workflow code may run between two yields before the
+// worker reports a deadlock (the SDK's default is a second). A shard packing a large state
+// takes about 80 ms for 12,000 pending events here, and ten times that under the race
+// detector or with ten times the events: the worker allows more than the default.
+const TaskDeadlockTimeout = 10 * time.Second
 
 // carryRetry is how many more updates a shard takes before it tries again to continue as
 // new, after its packed state was too large: a tenth of its update budget. A backlog read

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
@@ -382,9 +383,16 @@ func backlog(prefix, topic string, from int64, n int, pad func(i int) string) []
 // carries them packed; one whose packed state is still too large goes on in its run until
 // the pending events complete, and continues as new then.
 func TestJoinShardCarriesALargeBacklog(t *testing.T) {
+	// The worker's allowance for one stretch of workflow code, as the real worker has it:
+	// packing thousands of rows takes longer than the SDK's default under the race detector.
+	newEnv := func(t *testing.T, rec *finishRecorder) *testsuite.TestWorkflowEnvironment {
+		env := newJoinEnv(t, rec)
+		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: TaskDeadlockTimeout})
+		return env
+	}
 	t.Run("packed under the limit", func(t *testing.T) {
 		rec := &finishRecorder{}
-		env := newJoinEnv(t, rec)
+		env := newEnv(t, rec)
 		params := JoinParams{Sharded: true, Deadline: time.Hour, MaxUpdates: 4}
 		same := func(int) string { return strings.Repeat("x", 200) }
 		for u := range 4 {
@@ -406,7 +414,7 @@ func TestJoinShardCarriesALargeBacklog(t *testing.T) {
 
 	t.Run("too large even packed", func(t *testing.T) {
 		rec := &finishRecorder{}
-		env := newJoinEnv(t, rec)
+		env := newEnv(t, rec)
 		params := JoinParams{Sharded: true, Deadline: time.Hour, MaxUpdates: 4}
 		rng := rand.New(rand.NewPCG(1, 2))
 		noise := func(int) string {

@@ -211,6 +211,7 @@ func (d *Deps) NewWorker() worker.Worker {
 		MaxConcurrentActivityExecutionSize:      64,
 		MaxConcurrentLocalActivityExecutionSize: 64,
 		MaxConcurrentWorkflowTaskPollers:        8,
+		DeadlockDetectionTimeout:                workflows.TaskDeadlockTimeout,
 	})
 	RegisterWorkflows(w)
 	w.RegisterActivity(d.Activities())
