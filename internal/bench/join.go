@@ -55,7 +55,7 @@ func DefaultJoinOptions() JoinOptions {
 type Throughput struct {
 	Events  int
 	Elapsed time.Duration
-	// Signals is how many signals the bridge sent for them.
+	// Signals is how many signals or updates the bridge sent for them.
 	Signals int64
 	// HistoryEvents is how many history events the server wrote for them.
 	HistoryEvents int64

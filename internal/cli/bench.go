@@ -54,7 +54,7 @@ func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
 	}
 	fmt.Fprintf(out, "\njoin bench (embedded stack: kfake, Temporal on %s, SQLite results)\n", store)
 	fmt.Fprintf(out, "  server ceiling: SignalWithStart accepted %.0f/s, applied (started, signalled, completed) %.0f/s\n", r.CeilingAccepted, r.CeilingApplied)
-	fmt.Fprintln(out, "\n  mode                 events   events/s   signals/event   vs ceiling")
+	fmt.Fprintln(out, "\n  mode                 events   events/s     calls/event   vs ceiling")
 	row := func(name string, t bench.Throughput) {
 		fmt.Fprintf(out, "  %-18s %8d %10.0f %15.2f %11.0f%%\n", name, t.Events, t.PerSecond(), float64(t.Signals)/float64(t.Events), 100*t.PerSecond()/r.CeilingApplied)
 	}
