@@ -28,7 +28,8 @@ const TaskDeadlockTimeout = 10 * time.Second
 func carryRetry(maxUpdates int) int { return max(maxUpdates/10, 1) }
 
 // packState encodes a join's state for continue-as-new: its JSON, compressed. A shard's
-// pending rows are most of it, and rows of one shape compress about tenfold.
+// pending rows are most of it, and rows of one shape compress well: the bench's 3.2 MB
+// to about 1 MB, rows with a repeated field twentyfold.
 func packState(s *JoinState) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := zlib.NewWriter(&buf)

@@ -37,8 +37,8 @@ type JoinParams struct {
 	// State is carried over continue-as-new by runs recorded before PackedState.
 	State *JoinState
 	// PackedState is the state a run carries over continue-as-new, packed (packState):
-	// compressed, it stays under the server's limit on a command's payloads with ten times
-	// as many rows pending.
+	// compressed, it stays under the server's limit on a command's payloads with three
+	// times as many rows pending or more.
 	PackedState []byte
 }
 
