@@ -168,6 +168,10 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 	return res, nil
 }
 
+// lookupChunk is how many event ids one lookup names, well under the databases' limits on
+// a statement's parameters.
+const lookupChunk = 500
+
 // finishedBy returns the events already stored: the run that stored them, their topics and
 // their status.
 func finishedBy(tx *gorm.DB, events []FinishedJoin) (map[string]schemas.JoinedEvent, error) {
@@ -176,10 +180,9 @@ func finishedBy(tx *gorm.DB, events []FinishedJoin) (map[string]schemas.JoinedEv
 	for _, ev := range events {
 		ids = append(ids, ev.EventID)
 	}
-	for start := 0; start < len(ids); start += 500 {
-		end := min(start+500, len(ids))
+	for chunk := range slices.Chunk(ids, lookupChunk) {
 		var found []schemas.JoinedEvent
-		if err := tx.Select("event_id", "writer", "topics", "status").Where("event_id IN ?", ids[start:end]).Find(&found).Error; err != nil {
+		if err := tx.Select("event_id", "writer", "topics", "status").Where("event_id IN ?", chunk).Find(&found).Error; err != nil {
 			return nil, fmt.Errorf("look up finished events: %w", err)
 		}
 		for _, f := range found {
@@ -213,9 +216,9 @@ func notStored(tx *gorm.DB, late []schemas.JoinArrival) ([]schemas.JoinArrival, 
 	}
 	for table, ids := range byTable {
 		stored[table] = map[source]bool{}
-		for start := 0; start < len(ids); start += 500 {
+		for chunk := range slices.Chunk(ids, lookupChunk) {
 			var found []schemas.DataRow
-			if err := tx.Table(table).Select("event_id", "partition", "offset").Where("event_id IN ?", ids[start:min(start+500, len(ids))]).Find(&found).Error; err != nil {
+			if err := tx.Table(table).Select("event_id", "partition", "offset").Where("event_id IN ?", chunk).Find(&found).Error; err != nil {
 				return nil, fmt.Errorf("look up stored rows in %s: %w", table, err)
 			}
 			for _, f := range found {
