@@ -1,7 +1,9 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -66,6 +68,58 @@ func FuzzDecodeSensorReading(f *testing.F) {
 		}
 		if r.At.Before(MinEventTime) || r.TravelerID == "" || (len(key) > 0 && string(key) != r.TravelerID) {
 			t.Fatalf("accepted %+v for key %q", r, key)
+		}
+	})
+}
+
+// membersRule is checkFields' rule spelled with the standard decoder's tokens: every
+// member of the object, in order, is null or a number that parses as a float64.
+func membersRule(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errFieldsNotObject
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return errFieldsNotObject
+		}
+		name := tok.(string)
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return errFieldsNotObject
+		}
+		switch v := v.(type) {
+		case nil:
+		case json.Number:
+			if _, err := v.Float64(); err != nil {
+				return fmt.Errorf("field %q: %s is out of range", name, v)
+			}
+		default:
+			return fmt.Errorf("field %q must be a number or null", name)
+		}
+	}
+	return nil
+}
+
+// FuzzCheckFields: the in-place walk over a row's fields gives the decoder's verdict, and
+// the same message, on any well-formed JSON.
+func FuzzCheckFields(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` { } `, `{"a":1,"b":null,"c":-2.5e-3}`, "{\n\t\"a\" : 1 ,\r\n \"b\":null}",
+		`{"a":1e400}`, `{"a":-1e400}`, `{"a":"1"}`, `{"a":true}`, `{"a":{}}`, `{"a":[1]}`,
+		`{"a\"b":1,"c\\":"x"}`, `{"\u00e9":false}`, `{"a":1,"a":"x"}`, `[1]`, `null`, `1`, `"x"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
+		got, want := checkFields(raw), membersRule(raw)
+		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
+			t.Fatalf("checkFields(%s) = %v, the decoder's rule says %v", raw, got, want)
 		}
 	})
 }
