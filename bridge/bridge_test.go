@@ -73,30 +73,52 @@ func TestJoinRouteRejectsBadRecords(t *testing.T) {
 	}
 }
 
-func TestJoinSignalsStayUnderTheSizeLimit(t *testing.T) {
-	var sizes []int
-	fields := json.RawMessage(`{"feature1":` + strings.Repeat("1", 900) + `}`)
-	var recs []schemas.JoinArrival
-	for i := range 1000 {
-		recs = append(recs, schemas.JoinArrival{EventID: fmt.Sprint(i), Topic: "topic1", Offset: int64(i), Fields: fields})
+// Rows are cut into calls that stay under their budget as encoded, in order, even when
+// the encoder makes them larger than they came: escaped characters in ids and field names.
+func TestJoinCallsStayUnderTheirBudget(t *testing.T) {
+	shapes := map[string]func(i int) schemas.JoinArrival{
+		"plain": func(i int) schemas.JoinArrival {
+			return schemas.JoinArrival{EventID: fmt.Sprint(i), Fields: json.RawMessage(`{"feature1":` + strings.Repeat("1", 900) + `}`)}
+		},
+		"escaped": func(i int) schemas.JoinArrival {
+			id := fmt.Sprint(i) + strings.Repeat("<\x01&\u2028", 40)
+			name := strings.Repeat("<>&\u2029", 60)
+			return schemas.JoinArrival{EventID: id, CreatedAt: time.Date(2026, 11, 24, 12, 0, 0, 123456789, time.UTC), Partition: 1 << 30,
+				Fields: json.RawMessage(fmt.Sprintf(`{%q:null,"b":-1.5e-300}`, name))}
+		},
 	}
-	chunks := splitArrivals(recs)
-	total := 0
-	for _, c := range chunks {
-		b, _ := json.Marshal(schemas.JoinSignal{Arrivals: c})
-		sizes = append(sizes, len(b))
-		if len(b) > 512<<10 {
-			t.Errorf("a signal of %d bytes", len(b))
+	for name, shape := range shapes {
+		for _, limit := range []int{MaxSignalBytes, MaxUpdateBytes} {
+			t.Run(fmt.Sprintf("%s/%d", name, limit), func(t *testing.T) {
+				var recs []schemas.JoinArrival
+				for i := range 3000 {
+					a := shape(i)
+					a.Topic, a.Offset = "topic1", int64(i)
+					recs = append(recs, a)
+				}
+				chunks := splitArrivals(recs, limit)
+				total, largest := 0, 0
+				for _, c := range chunks {
+					b, err := json.Marshal(schemas.JoinSignal{Arrivals: c, Watermark: time.Now()})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(b) > limit {
+						t.Errorf("a call of %d bytes, over %d", len(b), limit)
+					}
+					largest = max(largest, len(b))
+					for i, a := range c {
+						if a.Offset != int64(total+i) {
+							t.Fatalf("arrival %d out of order", total+i)
+						}
+					}
+					total += len(c)
+				}
+				if total != len(recs) || len(chunks) < 2 || largest < limit/2 {
+					t.Errorf("%d arrivals in %d calls, the largest %d bytes", total, len(chunks), largest)
+				}
+			})
 		}
-		for i, a := range c {
-			if a.Offset != int64(total+i) {
-				t.Fatalf("arrival %d out of order", total+i)
-			}
-		}
-		total += len(c)
-	}
-	if total != 1000 || len(chunks) < 3 {
-		t.Errorf("%d arrivals in %d signals of %v bytes", total, len(chunks), sizes)
 	}
 }
 

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -60,7 +61,8 @@ func (o JoinOptions) Validate() error {
 	return nil
 }
 
-// arrivalOverhead is an arrival's encoded size besides its fields and id, rounded up.
+// arrivalOverhead bounds an arrival's encoded size besides its fields, id and topic: the
+// member names, the creation time, partition and offset, and the punctuation.
 const arrivalOverhead = 100
 
 // Join routes join rows to their JoinWorkflow: one per event id, or one of the shards.
@@ -115,9 +117,8 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, wa
 	for i, r := range recs {
 		arrivals[i] = r.Value.(schemas.JoinArrival)
 	}
-	chunks := splitArrivals(arrivals)
 	if j.opts.Shards > 0 {
-		for _, chunk := range chunks {
+		for _, chunk := range splitArrivals(arrivals, MaxUpdateBytes) {
 			if err := j.update(ctx, workflowID, schemas.JoinSignal{Arrivals: chunk, Watermark: watermark}); err != nil {
 				return fmt.Errorf("update %s: %w", workflowID, err)
 			}
@@ -126,6 +127,7 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, wa
 	}
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
 	params := workflows.JoinParams{Deadline: j.opts.Deadline}
+	chunks := splitArrivals(arrivals, MaxSignalBytes)
 	for i, chunk := range chunks {
 		_, err := j.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalJoinArrivals,
 			schemas.JoinSignal{Arrivals: chunk, Watermark: watermark}, opts, workflows.JoinWorkflow, params)
@@ -169,9 +171,28 @@ func arrivalsUpdateID(arrivals []schemas.JoinArrival) string {
 	return "rows-" + hex.EncodeToString(h.Sum(nil))
 }
 
-// splitArrivals cuts a workflow's join rows into signals under MaxSignalBytes.
-func splitArrivals(arrivals []schemas.JoinArrival) [][]schemas.JoinArrival {
-	return chunkBySize(arrivals, func(a schemas.JoinArrival) int { return len(a.Fields) + len(a.EventID) + arrivalOverhead })
+// splitArrivals cuts a workflow's join rows into calls of at most limit bytes each.
+func splitArrivals(arrivals []schemas.JoinArrival, limit int) [][]schemas.JoinArrival {
+	return chunkBySize(arrivals, limit, encodedArrivalSize)
+}
+
+// encodedArrivalSize bounds an arrival's size in JSON. The fields are sent as they came
+// but for the characters the encoder escapes (<, > and &, six bytes each; U+2028 and
+// U+2029, six for three), and so is the id, where control characters take six bytes too.
+func encodedArrivalSize(a schemas.JoinArrival) int {
+	n := len(a.Fields) + len(a.Topic) + arrivalOverhead // topic names are [a-zA-Z0-9._-]
+	for _, c := range []string{"<", ">", "&"} {
+		n += 5 * bytes.Count(a.Fields, []byte(c))
+	}
+	n += 3 * (bytes.Count(a.Fields, []byte("\u2028")) + bytes.Count(a.Fields, []byte("\u2029")))
+	for i := 0; i < len(a.EventID); i++ {
+		if c := a.EventID[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			n += 6
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // recordLate records the rows of an event already final in late_records.

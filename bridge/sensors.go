@@ -112,7 +112,7 @@ func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed,
 	for i, r := range recs {
 		readings[i] = r.Value.(travel.Reading)
 	}
-	for _, chunk := range chunkBySize(readings, func(r travel.Reading) int {
+	for _, chunk := range chunkBySize(readings, MaxSignalBytes, func(r travel.Reading) int {
 		return len(r.SensorID) + 2*len(r.TravelerID) + len(r.Ref.Topic) + readingOverhead
 	}) {
 		sig := schemas.TravelerSignal{Readings: chunk, Watermark: wm}

@@ -21,6 +21,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/api"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/db"
+	"github.com/tributary-dev/tributary/internal/embedded"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/metrics"
 	"github.com/tributary-dev/tributary/internal/outbox"
@@ -142,6 +143,7 @@ func DialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, m *m
 		Namespace:      cfg.Namespace,
 		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
 		MetricsHandler: m.SDKHandler(),
+		PayloadLimits:  client.PayloadLimitOptions{PayloadSizeWarning: embedded.PayloadWarnBytes},
 	}
 	if isLoopback(cfg.TemporalAddress) {
 		// Compressing requests to a server on the same machine only costs CPU.

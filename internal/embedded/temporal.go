@@ -186,6 +186,11 @@ func (t *Temporal) Stop() error {
 	return err
 }
 
+// PayloadWarnBytes is the payload size above which Tributary's servers and clients log a
+// warning, where Temporal's default is 512 KiB: the join's updates carry up to
+// bridge.MaxUpdateBytes of rows by design. Temporal's limit, 2 MiB, stays.
+const PayloadWarnBytes = 3 << 19
+
 // DynamicConfig is the dynamic configuration Tributary runs its Temporal servers with, by
 // key: the embedded one, and in the compose stack deploy/temporal/dynamicconfig.yaml.
 func DynamicConfig() map[string]any {
@@ -195,6 +200,7 @@ func DynamicConfig() map[string]any {
 		// The activities that write results start in the worker's answer to the workflow
 		// task that scheduled them (workflows.runRecorded), not after a trip through matching.
 		dynamicconfig.EnableActivityEagerExecution.Key().String(): true,
+		dynamicconfig.BlobSizeLimitWarn.Key().String():            PayloadWarnBytes,
 	}
 }
 
