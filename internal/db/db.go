@@ -2,19 +2,23 @@
 package db
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/tributary-dev/tributary/internal/sqlitefile"
 	"github.com/tributary-dev/tributary/schemas"
 )
 
@@ -34,9 +38,14 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 		if err := os.MkdirAll(filepath.Dir(sqliteFile), 0o755); err != nil {
 			return nil, fmt.Errorf("create directory for %s: %w", sqliteFile, err)
 		}
+		_, pageSize, err := sqlitefile.Prepare(sqliteDriver, sqliteFile, resultsPageSize)
+		if err != nil {
+			return nil, err
+		}
 		// WAL lets readers (the API, the starter's reports) run beside the writer; an
 		// immediate transaction lock and a busy timeout queue writers instead of failing them.
-		dialector = sqlite.Open("file:" + sqliteFile + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on")
+		dialector = sqlite.New(sqlite.Config{DriverName: checkpointedDriver(pageSize),
+			DSN: "file:" + sqliteFile + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on"})
 	}
 	g, err := gorm.Open(dialector, &gorm.Config{
 		Logger:                 logger.Discard,
@@ -60,6 +69,31 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 	}
 	log.Debug("database ready", "url", url)
 	return g, nil
+}
+
+// sqliteDriver is the database/sql name of the SQLite driver gorm's dialector registers.
+const sqliteDriver = "sqlite3"
+
+// resultsPageSize is the page size of a new results SQLite file: small pages write less per
+// transaction (see internal/sqlitefile), and at 1,024 bytes a join row of a few hundred
+// bytes still fits in its page.
+const resultsPageSize = 1024
+
+var checkpointed sync.Map // page size -> registered driver name
+
+// checkpointedDriver is a SQLite driver whose connections checkpoint their WAL at
+// sqlitefile.WALBytes in pages of pageSize bytes, registered on first use: the setting
+// belongs to each connection, and mattn's DSN has no parameter for it.
+func checkpointedDriver(pageSize int) string {
+	name := fmt.Sprintf("%s-wal-%d", sqliteDriver, pageSize)
+	if _, loaded := checkpointed.LoadOrStore(pageSize, name); !loaded {
+		pragma := fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", sqlitefile.CheckpointPages(pageSize))
+		sql.Register(name, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec(pragma, nil)
+			return err
+		}})
+	}
+	return name
 }
 
 // ErrNoDatabase is what OpenExisting answers for a SQLite file that is not there.

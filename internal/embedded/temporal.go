@@ -31,6 +31,7 @@ import (
 	"go.temporal.io/server/temporal"
 
 	"github.com/tributary-dev/tributary/internal/metrics"
+	"github.com/tributary-dev/tributary/internal/sqlitefile"
 )
 
 // TemporalOptions say where the embedded Temporal server keeps its data and listens.
@@ -221,6 +222,16 @@ func persistence(opts TemporalOptions, logger log.Logger) (stores, error) {
 	return stores{name: "sqlite", main: conf, visibility: conf}, err
 }
 
+// sqliteDriver is the database/sql name of the SQLite driver the server's plugin uses.
+const sqliteDriver = "sqlite"
+
+// temporalPageSize is the page size of a new Temporal SQLite file, SQLite's smallest.
+// Measured with the bench's ceiling probe (1,000 workflows started, signalled and
+// completed, two runs each): 4,096-byte pages and SQLite's checkpoint every 1,000 pages
+// wrote 2.0 MB per workflow; 512-byte pages with the WAL checkpointed at
+// sqlitefile.WALBytes, 0.47 to 0.48 MB, at 56 to 73 workflows/s against 53 to 62.
+const temporalPageSize = 512
+
 func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 	conf := &config.SQL{
 		PluginName:   sqliteplugin.PluginName,
@@ -231,15 +242,18 @@ func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 		MaxConns:          1,
 		MaxIdleConns:      1,
 	}
-	if _, err := os.Stat(opts.DatabaseFile); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o755); err != nil {
-			return nil, fmt.Errorf("create directory for %s: %w", opts.DatabaseFile, err)
-		}
+	if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o755); err != nil {
+		return nil, fmt.Errorf("create directory for %s: %w", opts.DatabaseFile, err)
+	}
+	empty, pageSize, err := sqlitefile.Prepare(sqliteDriver, opts.DatabaseFile, temporalPageSize)
+	if err != nil {
+		return nil, err
+	}
+	conf.ConnectAttributes["wal_autocheckpoint"] = strconv.Itoa(sqlitefile.CheckpointPages(pageSize))
+	if empty {
 		if err := sqliteschema.SetupSchema(conf); err != nil {
 			return nil, fmt.Errorf("set up Temporal schema in %s: %w", opts.DatabaseFile, err)
 		}
-	} else if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", opts.DatabaseFile, err)
 	}
 	var nss []*sqliteschema.NamespaceConfig
 	for _, name := range opts.Namespaces {

@@ -1,0 +1,63 @@
+// Package sqlitefile prepares Tributary's SQLite files, the Temporal server's and the
+// results', for how they are written: many small transactions, each appended to the
+// write-ahead log page by page.
+//
+// A transaction appends every page it changes to the WAL, whole, and a checkpoint later
+// writes each changed page back into the database file. The servers' transactions change a
+// few bytes in many pages (a row and its entries in each index: Temporal's visibility table
+// alone has a dozen), so the page size, not the data, sets what they write. Smaller pages
+// and a WAL allowed to grow to WALBytes before each checkpoint cut the bytes written per
+// workflow about fourfold (`starter bench ceiling`; README, "Measured").
+package sqlitefile
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// WALBytes is how large a WAL grows before SQLite checkpoints it into the database file.
+// SQLite's default, 1,000 pages, would checkpoint a small-paged file every few hundred
+// kilobytes and write its busiest pages back again and again.
+const WALBytes = 16 << 20
+
+// Prepare opens the database at path through the database/sql driver named driver,
+// creating it if need be. A database with no tables yet gets pages of pageSize bytes and WAL
+// mode, in that order: a page size holds only until the file has content or is in WAL mode.
+// It reports whether the database had no tables, and the page size it has.
+func Prepare(driver, path string, pageSize int) (empty bool, actual int, err error) {
+	db, err := sql.Open(driver, "file:"+path)
+	if err != nil {
+		return false, 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRow("SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		return false, 0, fmt.Errorf("read the schema of %s: %w", path, err)
+	}
+	if tables == 0 {
+		// The page size is written with the first page: make one and drop it again.
+		for _, stmt := range []string{
+			fmt.Sprintf("PRAGMA page_size = %d", pageSize),
+			"PRAGMA journal_mode = WAL",
+			"CREATE TABLE tributary_created (x)",
+			"DROP TABLE tributary_created",
+		} {
+			if _, err := db.Exec(stmt); err != nil {
+				return false, 0, fmt.Errorf("prepare %s: %s: %w", path, stmt, err)
+			}
+		}
+	}
+	if err := db.QueryRow("PRAGMA page_size").Scan(&actual); err != nil {
+		return false, 0, fmt.Errorf("read the page size of %s: %w", path, err)
+	}
+	return tables == 0, actual, db.Close()
+}
+
+// CheckpointPages is the wal_autocheckpoint, in pages of pageSize bytes, that lets the WAL
+// reach WALBytes.
+func CheckpointPages(pageSize int) int {
+	if pageSize <= 0 {
+		return 1000 // SQLite's own
+	}
+	return WALBytes / pageSize
+}
