@@ -178,7 +178,8 @@ func splitArrivals(arrivals []schemas.JoinArrival, limit int) [][]schemas.JoinAr
 
 // encodedArrivalSize bounds an arrival's size in JSON. The fields are sent as they came
 // but for the characters the encoder escapes (<, > and &, six bytes each; U+2028 and
-// U+2029, six for three), and so is the id, where control characters take six bytes too.
+// U+2029, six for three), and so is the id, where control characters take six bytes too;
+// a byte of the id outside ASCII is counted at six, the most the encoder makes of one.
 func encodedArrivalSize(a schemas.JoinArrival) int {
 	n := len(a.Fields) + len(a.Topic) + arrivalOverhead // topic names are [a-zA-Z0-9._-]
 	for _, c := range []string{"<", ">", "&"} {

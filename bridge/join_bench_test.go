@@ -24,7 +24,6 @@ func joinBenchRecords(b *testing.B, n int) []*kafka.Message {
 			if !ok {
 				continue
 			}
-			topic := topic
 			msgs = append(msgs, &kafka.Message{
 				TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(i % 3), Offset: kafka.Offset(i)},
 				Key:            []byte(ev.ID),

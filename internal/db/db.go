@@ -71,7 +71,7 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 	return g, nil
 }
 
-// sqliteDriver is the database/sql name of the SQLite driver gorm's dialector registers.
+// sqliteDriver is the database/sql name of the SQLite driver beneath gorm's dialector (mattn's).
 const sqliteDriver = "sqlite3"
 
 // resultsPageSize is the page size of a new results SQLite file: small pages write less per
