@@ -79,20 +79,32 @@ const sqliteDriver = "sqlite3"
 // bytes still fits in its page.
 const resultsPageSize = 1024
 
-var checkpointed sync.Map // page size -> registered driver name
+// checkpointed are the drivers registered so far, by page size.
+var checkpointed struct {
+	sync.Mutex
+	names map[int]string
+}
 
 // checkpointedDriver is a SQLite driver whose connections checkpoint their WAL at
 // sqlitefile.WALBytes in pages of pageSize bytes, registered on first use: the setting
-// belongs to each connection, and mattn's DSN has no parameter for it.
+// belongs to each connection, and mattn's DSN has no parameter for it. The lock is held
+// until the driver is registered, so no caller gets a name sql.Open does not know yet.
 func checkpointedDriver(pageSize int) string {
-	name := fmt.Sprintf("%s-wal-%d", sqliteDriver, pageSize)
-	if _, loaded := checkpointed.LoadOrStore(pageSize, name); !loaded {
-		pragma := fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", sqlitefile.CheckpointPages(pageSize))
-		sql.Register(name, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec(pragma, nil)
-			return err
-		}})
+	checkpointed.Lock()
+	defer checkpointed.Unlock()
+	if name, ok := checkpointed.names[pageSize]; ok {
+		return name
 	}
+	name := fmt.Sprintf("%s-wal-%d", sqliteDriver, pageSize)
+	pragma := fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", sqlitefile.CheckpointPages(pageSize))
+	sql.Register(name, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(pragma, nil)
+		return err
+	}})
+	if checkpointed.names == nil {
+		checkpointed.names = map[int]string{}
+	}
+	checkpointed.names[pageSize] = name
 	return name
 }
 

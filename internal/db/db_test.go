@@ -1,7 +1,10 @@
 package db
 
 import (
+	"database/sql"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/tributary-dev/tributary/internal/sqlitefile"
@@ -33,5 +36,31 @@ func TestOpenMakesASmallPagedFile(t *testing.T) {
 	if pageSize != resultsPageSize || checkpoint != sqlitefile.CheckpointPages(resultsPageSize) || mode != "wal" {
 		t.Errorf("page size %d, wal_autocheckpoint %d, journal %s; want %d, %d, wal",
 			pageSize, checkpoint, mode, resultsPageSize, sqlitefile.CheckpointPages(resultsPageSize))
+	}
+}
+
+// Callers racing for a page size's driver all get one that database/sql already knows.
+func TestCheckpointedDriverIsRegisteredBeforeItIsNamed(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := sql.Open(checkpointedDriver(2048), filepath.Join(dir, fmt.Sprintf("f%d.db", i)))
+			if err == nil {
+				err = d.Ping()
+				d.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }
