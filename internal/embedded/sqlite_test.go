@@ -1,9 +1,16 @@
 package embedded
 
 import (
+	"database/sql"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
+
+	"go.temporal.io/server/common/config"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
 
 	"github.com/tributary-dev/tributary/internal/sqlitefile"
 )
@@ -28,5 +35,67 @@ func TestTemporalSQLiteFileHasSmallPages(t *testing.T) {
 	// Opening it again keeps the file, its schema and its namespaces.
 	if _, err := sqliteConfig(opts); err != nil {
 		t.Fatalf("opening an existing file: %v", err)
+	}
+}
+
+// visibilityIndexes lists the indexes of the visibility table in the SQLite file at path.
+func visibilityIndexes(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	db, err := sql.Open(sqliteDriver, "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM sqlite_master
+		WHERE type = 'index' AND tbl_name = 'executions_visibility' AND sql IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		got[name] = true
+	}
+	return got
+}
+
+// A new file keeps only the visibility indexes the UI's list and filters use; a file made
+// with Temporal's full schema loses the others on its next start.
+func TestVisibilityKeepsTheListIndexesOnly(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "temporal.db")
+	opts := TemporalOptions{DatabaseFile: file, Namespaces: []string{"default"}}
+	if _, err := sqliteConfig(opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := visibilityIndexes(t, file); !maps.Equal(got, keptVisibilityIndexes) {
+		t.Errorf("new file: visibility indexes %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(keptVisibilityIndexes)))
+	}
+	if dropped, err := lightenVisibility(file); err != nil || len(dropped) != 0 {
+		t.Errorf("again: dropped %v (%v), want none", dropped, err)
+	}
+
+	old := filepath.Join(t.TempDir(), "old.db")
+	conf := &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: old, ConnectAttributes: map[string]string{"mode": "rwc"}}
+	if err := sqliteschema.SetupSchema(conf); err != nil {
+		t.Fatal(err)
+	}
+	full := visibilityIndexes(t, old)
+	if len(full) <= len(keptVisibilityIndexes) {
+		t.Fatalf("Temporal's schema has %d visibility indexes; the test needs more than the %d kept", len(full), len(keptVisibilityIndexes))
+	}
+	for name := range keptVisibilityIndexes {
+		if !full[name] {
+			t.Errorf("Temporal's schema has no index %s to keep", name)
+		}
+	}
+	if _, err := sqliteConfig(TemporalOptions{DatabaseFile: old, Namespaces: []string{"default"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := visibilityIndexes(t, old); !maps.Equal(got, keptVisibilityIndexes) {
+		t.Errorf("old file after a start: visibility indexes %v", slices.Sorted(maps.Keys(got)))
 	}
 }
