@@ -68,6 +68,8 @@ type Temporal struct {
 	server  temporal.Server
 	ui      *uiserver.Server
 	metrics interface{ Close() error }
+	// checkpointer copies the SQLite file's WAL into it, off the server's commits.
+	checkpointer *sqlitefile.Checkpointer
 	// Address is the frontend's host:port.
 	Address string
 	// UIAddress is the web UI's host:port, empty when disabled.
@@ -148,6 +150,13 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 		return nil, fmt.Errorf("start Temporal server: %w", err)
 	}
 	t := &Temporal{server: srv, metrics: metricsScope, Address: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))}
+	if opts.PostgresURL == "" {
+		if t.checkpointer, err = sqlitefile.StartCheckpointer(sqliteDriver, opts.DatabaseFile, checkpointEvery, opts.Logger); err != nil {
+			_ = srv.Stop()
+			closeMetrics()
+			return nil, err
+		}
+	}
 	if opts.PostgresURL != "" {
 		// On SQLite the namespaces were written before the start; on PostgreSQL they are
 		// registered through the frontend, as a cluster's set-up does.
@@ -188,6 +197,9 @@ func (t *Temporal) Stop() error {
 		t.ui.Stop()
 	}
 	err := t.server.Stop()
+	if t.checkpointer != nil {
+		err = errors.Join(err, t.checkpointer.Stop())
+	}
 	if t.metrics != nil {
 		_ = t.metrics.Close()
 	}
@@ -247,6 +259,13 @@ const sqliteDriver = "sqlite"
 // wrote 2.0 MB per workflow; 512-byte pages with the WAL checkpointed at
 // sqlitefile.WALBytes, 0.47 to 0.48 MB, at 56 to 73 workflows/s against 53 to 62.
 const temporalPageSize = 512
+
+// checkpointEvery is how often the embedded server's SQLite WAL is copied into its file,
+// off its commits; the commits' own checkpoint at sqlitefile.WALBytes stays for when the
+// WAL grows faster. Measured with `starter bench join` under /usr/bin/time -v, one run
+// each: every 2 s, 2,584,312 blocks written; every 5 s, 2,480,048, and p99 ack delay at
+// 200 events/s 112 ms; the commits' checkpoint alone at 64 MiB, 2.40 million and 169 ms.
+const checkpointEvery = 5 * time.Second
 
 func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 	conf := &config.SQL{
