@@ -256,8 +256,8 @@ const sqliteDriver = "sqlite"
 // temporalPageSize is the page size of a new Temporal SQLite file, SQLite's smallest.
 // Measured with the bench's ceiling probe (1,000 workflows started, signalled and
 // completed, two runs each): 4,096-byte pages and SQLite's checkpoint every 1,000 pages
-// wrote 2.0 MB per workflow; 512-byte pages with the WAL checkpointed at
-// sqlitefile.WALBytes, 0.47 to 0.48 MB, at 56 to 73 workflows/s against 53 to 62.
+// wrote 2.0 MB per workflow; 512-byte pages with the WAL checkpointed at 16 MiB, 0.47 to
+// 0.48 MB, at 56 to 73 workflows/s against 53 to 62.
 const temporalPageSize = 512
 
 // checkpointEvery is how often the embedded server's SQLite WAL is copied into its file,
