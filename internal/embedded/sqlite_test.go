@@ -38,26 +38,20 @@ func TestTemporalSQLiteFileHasSmallPages(t *testing.T) {
 	}
 }
 
-// visibilityIndexes lists the indexes of the visibility table in the SQLite file at path.
-func visibilityIndexes(t *testing.T, path string) map[string]bool {
+// indexesOf lists the indexes of the visibility table in the SQLite file at path.
+func indexesOf(t *testing.T, path string) map[string]bool {
 	t.Helper()
 	db, err := sql.Open(sqliteDriver, "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT name FROM sqlite_master
-		WHERE type = 'index' AND tbl_name = 'executions_visibility' AND sql IS NOT NULL`)
+	names, err := visibilityIndexes(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
 	got := map[string]bool{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range names {
 		got[name] = true
 	}
 	return got
@@ -71,7 +65,7 @@ func TestVisibilityKeepsTheListIndexesOnly(t *testing.T) {
 	if _, err := sqliteConfig(opts); err != nil {
 		t.Fatal(err)
 	}
-	if got := visibilityIndexes(t, file); !maps.Equal(got, keptVisibilityIndexes) {
+	if got := indexesOf(t, file); !maps.Equal(got, keptVisibilityIndexes) {
 		t.Errorf("new file: visibility indexes %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(keptVisibilityIndexes)))
 	}
 	if dropped, err := lightenVisibility(file); err != nil || len(dropped) != 0 {
@@ -83,7 +77,7 @@ func TestVisibilityKeepsTheListIndexesOnly(t *testing.T) {
 	if err := sqliteschema.SetupSchema(conf); err != nil {
 		t.Fatal(err)
 	}
-	full := visibilityIndexes(t, old)
+	full := indexesOf(t, old)
 	if len(full) <= len(keptVisibilityIndexes) {
 		t.Fatalf("Temporal's schema has %d visibility indexes; the test needs more than the %d kept", len(full), len(keptVisibilityIndexes))
 	}
@@ -95,7 +89,7 @@ func TestVisibilityKeepsTheListIndexesOnly(t *testing.T) {
 	if _, err := sqliteConfig(TemporalOptions{DatabaseFile: old, Namespaces: []string{"default"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := visibilityIndexes(t, old); !maps.Equal(got, keptVisibilityIndexes) {
+	if got := indexesOf(t, old); !maps.Equal(got, keptVisibilityIndexes) {
 		t.Errorf("old file after a start: visibility indexes %v", slices.Sorted(maps.Keys(got)))
 	}
 }

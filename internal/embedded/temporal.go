@@ -156,8 +156,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 			closeMetrics()
 			return nil, err
 		}
-	}
-	if opts.PostgresURL != "" {
+	} else {
 		// On SQLite the namespaces were written before the start; on PostgreSQL they are
 		// registered through the frontend, as a cluster's set-up does.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
