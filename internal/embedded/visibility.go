@@ -6,8 +6,8 @@ import (
 )
 
 // keptVisibilityIndexes are the indexes of Temporal's SQLite visibility table the embedded
-// server keeps: the namespace's executions newest first (the UI's list), and by start
-// time, workflow id, workflow type and status, the UI's filters.
+// server keeps: the namespace's executions newest first (the UI's list), and by
+// execution time, workflow id, workflow type and status, the UI's filters.
 //
 // Temporal's schema gives the table 58 indexes, one for every system and pre-allocated
 // custom search attribute, and every workflow start and close writes a row into each. A
