@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func TestJoinCallsStayUnderTheirBudget(t *testing.T) {
 		},
 	}
 	for name, shape := range shapes {
-		for _, limit := range []int{MaxSignalBytes, MaxUpdateBytes} {
+		for _, limit := range []int{MaxSignalBytes, MaxSignalBytes / 3} {
 			t.Run(fmt.Sprintf("%s/%d", name, limit), func(t *testing.T) {
 				var recs []schemas.JoinArrival
 				for i := range 3000 {
@@ -119,6 +120,69 @@ func TestJoinCallsStayUnderTheirBudget(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A shard's rows of a batch go in as few packed updates as fit under MaxUpdateBytes, in
+// order, each named by its rows: rows that compress go many to an update, rows that do not
+// are cut until they fit.
+func TestJoinUpdatesArePackedUnderTheirBudget(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	noise := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + rng.IntN(26))
+		}
+		return string(b)
+	}
+	shapes := map[string]struct {
+		rows       int
+		fields     func(i int) string
+		minN, maxN int
+	}{
+		// 12,000 rows of 900 repeated digits: 11 MB in JSON, four updates by their JSON size.
+		"compressible": {12000, func(int) string { return `{"feature1":` + strings.Repeat("1", 900) + `}` }, 3, 4},
+		// 3,000 rows of 900 random letters: one update by their JSON size, over 1 MiB packed.
+		"random": {3000, func(int) string { return `{"pad":"` + noise(900) + `"}` }, 2, 4},
+	}
+	for name, shape := range shapes {
+		t.Run(name, func(t *testing.T) {
+			var rows []schemas.JoinArrival
+			for i := range shape.rows {
+				rows = append(rows, schemas.JoinArrival{EventID: fmt.Sprint(i), Topic: "topic1", Offset: int64(i), Fields: json.RawMessage(shape.fields(i))})
+			}
+			wm := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+			updates, err := packUpdates(rows, wm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(updates) < shape.minN || len(updates) > shape.maxN {
+				t.Errorf("%d updates, want %d to %d", len(updates), shape.minN, shape.maxN)
+			}
+			next, ids := 0, map[string]bool{}
+			for _, u := range updates {
+				if len(u.packed) > MaxUpdateBytes {
+					t.Errorf("an update of %d bytes, over %d", len(u.packed), MaxUpdateBytes)
+				}
+				s, err := schemas.UnpackJoinSignal(u.packed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !s.Watermark.Equal(wm) || u.id != arrivalsUpdateID(s.Arrivals) || ids[u.id] {
+					t.Errorf("update %s: watermark %v, id of its rows %s", u.id, s.Watermark, arrivalsUpdateID(s.Arrivals))
+				}
+				ids[u.id] = true
+				for _, a := range s.Arrivals {
+					if a.Offset != int64(next) || string(a.Fields) != string(rows[next].Fields) {
+						t.Fatalf("row %d out of order or changed: offset %d", next, a.Offset)
+					}
+					next++
+				}
+			}
+			if next != len(rows) {
+				t.Errorf("%d of %d rows in the updates", next, len(rows))
+			}
+		})
 	}
 }
 

@@ -118,8 +118,12 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, wa
 		arrivals[i] = r.Value.(schemas.JoinArrival)
 	}
 	if j.opts.Shards > 0 {
-		for _, chunk := range splitArrivals(arrivals, MaxUpdateBytes) {
-			if err := j.update(ctx, workflowID, schemas.JoinSignal{Arrivals: chunk, Watermark: watermark}); err != nil {
+		updates, err := packUpdates(arrivals, watermark)
+		if err != nil {
+			return Permanent(fmt.Errorf("update %s: %w", workflowID, err))
+		}
+		for _, u := range updates {
+			if err := j.update(ctx, workflowID, u); err != nil {
 				return fmt.Errorf("update %s: %w", workflowID, err)
 			}
 		}
@@ -141,17 +145,51 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, wa
 	return nil
 }
 
+// packedUpdate is one update's rows, packed, and the update's id.
+type packedUpdate struct {
+	id     string
+	packed []byte
+}
+
+// packUpdates packs a shard's rows of a batch into as few updates as fit: chunks of at most
+// MaxUpdateUnpacked bytes before packing, each cut in half again while its packed form is
+// over MaxUpdateBytes (rows that hardly compress).
+func packUpdates(arrivals []schemas.JoinArrival, watermark time.Time) ([]packedUpdate, error) {
+	var out []packedUpdate
+	var pack func(chunk []schemas.JoinArrival) error
+	pack = func(chunk []schemas.JoinArrival) error {
+		b, err := schemas.PackJoinSignal(schemas.JoinSignal{Arrivals: chunk, Watermark: watermark})
+		if err != nil {
+			return err
+		}
+		if len(b) > MaxUpdateBytes && len(chunk) > 1 {
+			if err := pack(chunk[:len(chunk)/2]); err != nil {
+				return err
+			}
+			return pack(chunk[len(chunk)/2:])
+		}
+		out = append(out, packedUpdate{id: arrivalsUpdateID(chunk), packed: b})
+		return nil
+	}
+	for _, chunk := range splitArrivals(arrivals, MaxUpdateUnpacked) {
+		if err := pack(chunk); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // update hands a shard one batch of rows and returns once the workflow task that took them
 // is stored. A shard is meant to run forever; if one was ended, a new run takes over.
-func (j *Join) update(ctx context.Context, workflowID string, s schemas.JoinSignal) error {
+func (j *Join) update(ctx context.Context, workflowID string, u packedUpdate) error {
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
 	params := workflows.JoinParams{Sharded: true, Deadline: j.opts.Deadline, RecentDone: j.opts.RecentDone, MaxHistory: j.opts.ShardHistory}
 	h, err := j.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: j.temporal.NewWithStartWorkflowOperation(opts, workflows.JoinWorkflow, params),
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID:     arrivalsUpdateID(s.Arrivals),
-			UpdateName:   workflows.UpdateJoinArrivals,
-			Args:         []any{s},
+			UpdateID:     u.id,
+			UpdateName:   workflows.UpdateJoinRows,
+			Args:         []any{u.packed},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})

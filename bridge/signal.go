@@ -11,13 +11,19 @@ import (
 // Temporal's size limit; a larger group is sent as several signals, in order.
 const MaxSignalBytes = 384 << 10
 
-// MaxUpdateBytes bounds the rows of one update to a join shard: half Temporal's 2 MiB limit
-// on a payload, the update's input, which the server also stores in the history event that
-// accepts it. Each update to a shard costs a round trip through the server and a workflow
-// task, so a bridge batch is better sent as few large updates than as many small ones:
-// measured with `starter bench join -per-event 0 -sharded 60000`, 384 KiB updates gave
-// 4,045 to 4,272 events/s over three runs and 1.5 MiB ones 5,155 to 5,411.
+// MaxUpdateBytes bounds the packed rows of one update to a join shard: half Temporal's
+// 2 MiB limit on a payload, the update's input, which the server also stores in the history
+// event that accepts it. Each update to a shard costs a round trip through the server and a
+// workflow task, so a bridge batch is better sent as few large updates than as many small
+// ones: measured with `starter bench join -per-event 0 -sharded 60000` when updates were
+// JSON, 384 KiB updates gave 4,045 to 4,272 events/s over three runs and 1.5 MiB ones
+// 5,155 to 5,411.
 const MaxUpdateBytes = 1 << 20
+
+// MaxUpdateUnpacked bounds the rows of one update to a join shard before they are packed,
+// in their JSON size (encodedArrivalSize): packed, rows of the original's shape take a
+// fifth of that, and what packs worse is cut again to fit MaxUpdateBytes.
+const MaxUpdateUnpacked = 4 << 20
 
 // signalStart are the options of a SignalWithStart: the running workflow of the id takes the
 // signal; reuse says whether a closed id may start again.

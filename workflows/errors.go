@@ -16,6 +16,8 @@ const (
 	ErrorTypeOffsetsApplied = "BatchOverlapsApplied"
 	// ErrorTypeUnknownWindow rejects a window batch with a window size its pipeline lacks.
 	ErrorTypeUnknownWindow = "UnknownWindow"
+	// ErrorTypeMalformedRows refuses a join update whose packed rows do not unpack.
+	ErrorTypeMalformedRows = "MalformedRows"
 )
 
 // OffsetsAppliedError is a window workflow's rejection of a batch whose offsets overlap

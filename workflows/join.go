@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tributary-dev/tributary/activities"
@@ -111,14 +112,29 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 	signals := workflow.GetSignalChannel(ctx, SignalJoinArrivals)
 	// A shard takes its rows as updates (bridge.Join): an update is stored with the workflow
 	// task that accepts it, the loop applies and settles its rows in that same task, and the
-	// bridge hears back once the task is stored. The handler only queues the rows, so that
-	// they are applied where signals are, never while a finish is under way. Signals stay
-	// for the per-event runs and for the histories recorded before.
+	// bridge hears back once the task is stored. The handlers only queue the rows, so that
+	// they are applied where signals are, never while a finish is under way. Bridges send
+	// the rows packed (UpdateJoinRows); the JSON update is what earlier bridges sent.
+	// Signals stay for the per-event runs and for the histories recorded before.
 	updates := workflow.NewBufferedChannel(ctx, MaxRunUpdates) // never full: a run takes no more
 	accepted := 0
-	err = workflow.SetUpdateHandler(ctx, UpdateJoinArrivals, func(ctx workflow.Context, s schemas.JoinSignal) error {
+	take := func(ctx workflow.Context, s schemas.JoinSignal) {
 		accepted++
 		updates.Send(ctx, s)
+	}
+	err = workflow.SetUpdateHandler(ctx, UpdateJoinArrivals, func(ctx workflow.Context, s schemas.JoinSignal) error {
+		take(ctx, s)
+		return nil
+	})
+	if err != nil {
+		return JoinResult{}, fmt.Errorf("register update: %w", err)
+	}
+	err = workflow.SetUpdateHandler(ctx, UpdateJoinRows, func(ctx workflow.Context, packed []byte) error {
+		s, err := schemas.UnpackJoinSignal(packed)
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeMalformedRows, err)
+		}
+		take(ctx, s)
 		return nil
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -316,16 +317,53 @@ func TestJoinRowsDuringTheWatermarkRead(t *testing.T) {
 	require.Equal(t, schemas.JoinComplete, res.Status, "the rows delivered before the watermark was recorded complete the event")
 }
 
-// updateAt sends arrivals to a shard as the bridge does, by update, and fails the test if
-// the update is refused.
+// updateAt sends arrivals to a shard as the bridge does, packed by update, and fails the
+// test if the update is refused.
 func updateAt(t *testing.T, env *testsuite.TestWorkflowEnvironment, after time.Duration, arrivals ...schemas.JoinArrival) {
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateJoinArrivals, "", &testsuite.TestUpdateCallback{
-			OnReject:   func(err error) { t.Errorf("update rejected: %v", err) },
-			OnAccept:   func() {},
-			OnComplete: func(_ interface{}, err error) { require.NoError(t, err) },
-		}, schemas.JoinSignal{Arrivals: arrivals, Watermark: env.Now()})
+		packed, err := schemas.PackJoinSignal(schemas.JoinSignal{Arrivals: arrivals, Watermark: env.Now()})
+		require.NoError(t, err)
+		env.UpdateWorkflow(UpdateJoinRows, "", acceptedUpdate(t), packed)
 	}, after)
+}
+
+// acceptedUpdate is an update callback that fails the test unless the update completes.
+func acceptedUpdate(t *testing.T) *testsuite.TestUpdateCallback {
+	return &testsuite.TestUpdateCallback{
+		OnReject:   func(err error) { t.Errorf("update rejected: %v", err) },
+		OnAccept:   func() {},
+		OnComplete: func(_ interface{}, err error) { require.NoError(t, err) },
+	}
+}
+
+// A shard still takes rows in JSON, as bridges sent them before the packed update, and
+// refuses packed rows that do not unpack with an error the bridge does not retry.
+func TestJoinShardTakesJSONRowsAndRefusesMalformedOnes(t *testing.T) {
+	rec := &finishRecorder{}
+	env := newJoinEnv(t, rec)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateJoinArrivals, "", acceptedUpdate(t), schemas.JoinSignal{
+			Arrivals: []schemas.JoinArrival{arrival("a", schemas.TopicJoin1, 1), arrival("a", schemas.TopicJoin2, 2)}, Watermark: env.Now()})
+	}, time.Second)
+	var refused error
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateJoinRows, "", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { t.Errorf("update rejected before it was accepted: %v", err) },
+			OnAccept:   func() {},
+			OnComplete: func(_ interface{}, err error) { refused = err },
+		}, []byte("not packed rows"))
+	}, 2*time.Second)
+	updateAt(t, env, 3*time.Second, arrival("a", schemas.TopicJoin3, 3))
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Minute)
+	env.ExecuteWorkflow(JoinWorkflow, JoinParams{Sharded: true, Deadline: time.Hour})
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, refused, &app)
+	require.Equal(t, ErrorTypeMalformedRows, app.Type())
+	require.True(t, app.NonRetryable())
+	evs := rec.events()
+	require.Len(t, evs, 1)
+	require.Equal(t, schemas.JoinComplete, evs[0].Status, "rows in JSON and packed join one event")
+	require.Equal(t, []string{schemas.TopicJoin1, schemas.TopicJoin2, schemas.TopicJoin3}, topicsOf(evs[0]))
 }
 
 // A shard takes rows by update as it does by signal: events complete, rows sent again are

@@ -21,8 +21,12 @@ const (
 	SignalJoinArrivals = "join-arrivals"
 	// SignalTravelerReadings carries a batch of sensor readings to a TravelerWorkflow.
 	SignalTravelerReadings = "traveler-readings"
-	// UpdateJoinArrivals carries a batch of join rows to a sharded JoinWorkflow.
+	// UpdateJoinArrivals carries a batch of join rows to a sharded JoinWorkflow, in JSON;
+	// bridges before UpdateJoinRows sent it.
 	UpdateJoinArrivals = "join-arrivals"
+	// UpdateJoinRows carries a batch of join rows to a sharded JoinWorkflow, packed
+	// (schemas.PackJoinSignal).
+	UpdateJoinRows = "join-rows"
 	// UpdateWindowBatch carries a batch of window partials to a WindowWorkflow.
 	UpdateWindowBatch = "window-batch"
 
