@@ -173,8 +173,11 @@ type Bridge struct {
 	carriedEnds []kafka.PartitionEOF
 	// paused says whether the bridge wants its partitions paused; partitions assigned
 	// meanwhile are set the same way (rebalance).
-	paused   bool
-	readyOne sync.Once
+	paused bool
+	// rebalances counts revocations, so that a batch polled before one is checked
+	// against the assignment before it is delivered.
+	rebalances int
+	readyOne   sync.Once
 	// Stats are safe to read while the bridge runs.
 	Stats Stats
 }
@@ -227,21 +230,46 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.progress.tick(ctx) // the watermark earlier bridges reached, before the first batch
 	lastCommit := time.Now()
+	// One batch is delivered while the next is polled and decoded: the deliveries wait on
+	// the server, the decoding on the CPU. Deliveries themselves stay in batch order, so a
+	// workflow gets a partition's records in offset order, as without the overlap.
+	var inflight *flight
+	defer func() {
+		// The batch in flight when the bridge stops is finished, and its offsets stored if
+		// its deliveries went through, so that the next owner does not send it again.
+		if inflight != nil {
+			if err := b.finish(ctx, inflight); err != nil && ctx.Err() == nil {
+				log.Warn("bridge: last batch", "err", err)
+			}
+		}
+	}()
 	for ctx.Err() == nil {
 		batch, ends, err := b.poll()
 		if err != nil {
 			return err
 		}
-		if len(batch) > 0 {
-			if err := b.process(ctx, batch); err != nil {
+		next := b.route(nil, batch, ends)
+		if inflight != nil {
+			err := b.finish(ctx, inflight)
+			inflight = nil
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				return err
 			}
+			// What was fetched while the last batch was delivered goes with this one, not a
+			// delivery later: at a low rate a record would otherwise wait for two.
+			more, moreEnds, err := b.fetched(b.opts.MaxBatch - len(next.batch))
+			if err != nil {
+				return err
+			}
+			b.route(next, more, moreEnds)
 		}
-		for _, e := range ends {
-			b.progress.reachedEnd(e)
+		if len(next.batch) > 0 {
+			inflight = b.start(ctx, next)
+		} else {
+			b.reachedEnds(next.ends)
 		}
 		if time.Since(lastCommit) >= b.opts.CommitInterval {
 			b.commit(log)
@@ -304,66 +332,182 @@ func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
 	return b.carried, b.carriedEnds, nil
 }
 
-// process routes a batch, delivers it, dead-letters the records that cannot be used (bad
-// at decode, dated too far ahead, or refused for good on delivery), and stores offsets.
-func (b *Bridge) process(ctx context.Context, batch []*kafka.Message) error {
-	batch = dropRepeats(batch)
-	var dead []*kafka.Message
-	groups := map[string][]Routed{}
-	var order []string
+// fetched takes up to n records the consumer has already fetched, without waiting, with
+// the partition ends among them. Like poll, it gathers into b.carried.
+func (b *Bridge) fetched(n int) ([]*kafka.Message, []kafka.PartitionEOF, error) {
+	defer func() { b.carried, b.carriedEnds = nil, nil }()
+	for len(b.carried) < n {
+		ev := b.consumer.Poll(0)
+		if ev == nil {
+			break
+		}
+		switch e := ev.(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				b.opts.Log.Warn("bridge fetch", "topic", *e.TopicPartition.Topic, "err", e.TopicPartition.Error)
+				continue
+			}
+			b.carried = append(b.carried, e)
+		case kafka.PartitionEOF:
+			b.carriedEnds = append(b.carriedEnds, e)
+		case kafka.Error:
+			if e.IsFatal() {
+				b.opts.Metrics.FatalError("bridge " + b.pipeline.Name())
+				return b.carried, b.carriedEnds, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
+			}
+			b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
+		}
+	}
+	return b.carried, b.carriedEnds, nil
+}
+
+// routed is a polled batch decoded and grouped by workflow, with the partition ends polled
+// with it, which hold once it is delivered.
+type routed struct {
+	batch  []*kafka.Message
+	ends   []kafka.PartitionEOF
+	groups map[string][]Routed
+	order  []string
+	dead   []*kafka.Message // bad at decode, or dated too far ahead
+	at     []time.Time      // each record's event time, zero if not delivered
+	// rebalances is the bridge's count of revocations when the batch was polled.
+	rebalances int
+	// seen holds the place of every record in batch.
+	seen map[place]bool
+}
+
+// flight is a routed batch whose deliveries run.
+type flight struct {
+	*routed
+	done chan struct{}
+	out  *outcome
+}
+
+// route decodes and groups a batch into r, or into a new routed batch when r is nil, and
+// returns it. A record already in r is left out (see dropRepeats).
+func (b *Bridge) route(r *routed, batch []*kafka.Message, ends []kafka.PartitionEOF) *routed {
+	if r == nil {
+		r = &routed{groups: map[string][]Routed{}, seen: map[place]bool{}, rebalances: b.rebalances}
+	}
+	r.ends = append(r.ends, ends...)
 	now := b.opts.Now()
-	at := make([]time.Time, len(batch))
-	wm := b.progress.watermark()
-	for i, m := range batch {
-		r, err := b.admit(m, now)
+	for _, m := range batch {
+		k := placeOf(m)
+		if r.seen[k] {
+			continue
+		}
+		r.seen[k] = true
+		r.batch = append(r.batch, m)
+		r.at = append(r.at, time.Time{})
+		rec, err := b.admit(m, now)
 		if errors.Is(err, ErrSkip) {
 			continue
 		}
 		if err != nil {
-			dead = append(dead, kafkaio.DeadLetter(m, err.Error()))
+			r.dead = append(r.dead, kafkaio.DeadLetter(m, err.Error()))
 			continue
 		}
-		at[i] = r.At
-		if _, ok := groups[r.WorkflowID]; !ok {
-			order = append(order, r.WorkflowID)
+		r.at[len(r.at)-1] = rec.At
+		if _, ok := r.groups[rec.WorkflowID]; !ok {
+			r.order = append(r.order, rec.WorkflowID)
 		}
-		groups[r.WorkflowID] = append(groups[r.WorkflowID], r)
+		r.groups[rec.WorkflowID] = append(r.groups[rec.WorkflowID], rec)
 	}
-	var out outcome
-	out.dead = dead
-	delivered := make(chan struct{})
+	return r
+}
+
+// start delivers a routed batch, with the input watermark as it is now. Partitions taken
+// away since the batch was polled are left out: their next owner reads them.
+func (b *Bridge) start(ctx context.Context, r *routed) *flight {
+	if b.rebalances != r.rebalances {
+		b.keepAssigned(r)
+	}
+	f := &flight{routed: r, done: make(chan struct{}), out: &outcome{dead: r.dead}}
+	wm := b.progress.watermark()
 	go func() {
-		defer close(delivered)
-		b.deliverAll(ctx, order, groups, wm, &out)
+		defer close(f.done)
+		b.deliverAll(ctx, r.order, r.groups, wm, f.out)
 	}()
-	b.await(delivered)
+	return f
+}
+
+// keepAssigned drops from a routed batch the records of partitions the bridge no longer
+// owns.
+func (b *Bridge) keepAssigned(r *routed) {
+	parts, err := b.consumer.Assignment()
+	if err != nil {
+		return // the workflows' offset checks recognise records another owner sends too
+	}
+	owned := map[partition]bool{}
+	for _, tp := range parts {
+		owned[partition{*tp.Topic, tp.Partition}] = true
+	}
+	gone := func(m *kafka.Message) bool {
+		return !owned[partition{*m.TopicPartition.Topic, m.TopicPartition.Partition}]
+	}
+	keep := r.batch[:0:0]
+	var at []time.Time
+	for i, m := range r.batch {
+		if !gone(m) {
+			keep, at = append(keep, m), append(at, r.at[i])
+		}
+	}
+	r.batch, r.at = keep, at
+	r.dead = slices.DeleteFunc(r.dead, gone)
+	for id, recs := range r.groups {
+		if recs = slices.DeleteFunc(recs, func(rec Routed) bool { return gone(rec.Msg) }); len(recs) > 0 {
+			r.groups[id] = recs
+		} else {
+			delete(r.groups, id)
+		}
+	}
+	r.order = slices.DeleteFunc(r.order, func(id string) bool { _, ok := r.groups[id]; return !ok })
+	r.ends = slices.DeleteFunc(r.ends, func(e kafka.PartitionEOF) bool { return !owned[partition{*e.Topic, e.Partition}] })
+}
+
+// finish waits for a batch's deliveries, dead-letters the records that cannot be used (bad
+// at decode, dated too far ahead, or refused for good on delivery), stores offsets, and
+// notes the progress.
+func (b *Bridge) finish(ctx context.Context, f *flight) error {
+	b.await(f.done)
+	out := f.out
 	if err := errors.Join(out.errs...); err != nil {
 		return err
 	}
 	if err := b.retry(ctx, "dead-letter", func() error { return b.deadLetter(ctx, out.dead) }); err != nil {
 		return err
 	}
-	b.Stats.Records.Add(int64(len(batch)))
+	b.Stats.Records.Add(int64(len(f.batch)))
 	b.Stats.DeadLettered.Add(int64(len(out.dead)))
-	b.opts.Metrics.Batch(b.pipeline.Name(), len(batch), len(order))
+	b.opts.Metrics.Batch(b.pipeline.Name(), len(f.batch), len(f.order))
 	for _, m := range out.dead {
 		b.opts.Metrics.DeadLettered(b.pipeline.Name(), kafkaio.Header(m, kafkaio.HeaderReason))
 	}
-	b.Stats.Signals.Add(int64(len(order)))
+	b.Stats.Signals.Add(int64(len(f.order)))
 	b.Stats.Batches.Add(1)
-	if _, err := b.consumer.StoreOffsets(nextOffsets(batch)); err != nil {
-		var ke kafka.Error
-		if !errors.As(err, &ke) || (ke.Code() != kafka.ErrState && ke.Code() != kafka.ErrUnknownPartition) {
-			return fmt.Errorf("bridge %s: store offsets: %w", b.pipeline.Name(), err)
+	if len(f.batch) > 0 {
+		if _, err := b.consumer.StoreOffsets(nextOffsets(f.batch)); err != nil {
+			var ke kafka.Error
+			if !errors.As(err, &ke) || (ke.Code() != kafka.ErrState && ke.Code() != kafka.ErrUnknownPartition) {
+				return fmt.Errorf("bridge %s: store offsets: %w", b.pipeline.Name(), err)
+			}
+			// The partitions moved while the batch waited: their next owner delivers from the
+			// last commit again, and the workflows recognise what they applied.
+			b.opts.Log.Info("bridge: partitions moved during a batch", "pipeline", b.pipeline.Name())
 		}
-		// The partitions moved while the batch waited: their next owner delivers from the
-		// last commit again, and the workflows recognise what they applied.
-		b.opts.Log.Info("bridge: partitions moved during a batch", "pipeline", b.pipeline.Name())
 	}
-	for i, m := range batch {
-		b.progress.delivered(m, at[i])
+	for i, m := range f.batch {
+		b.progress.delivered(m, f.at[i])
 	}
+	b.reachedEnds(f.ends)
 	return nil
+}
+
+// reachedEnds applies the partition ends polled with a batch once it is delivered.
+func (b *Bridge) reachedEnds(ends []kafka.PartitionEOF) {
+	for _, e := range ends {
+		b.progress.reachedEnd(e)
+	}
 }
 
 // outcome gathers what a batch's deliveries report.
@@ -543,25 +687,15 @@ func (b *Bridge) admit(m *kafka.Message, now time.Time) (Routed, error) {
 	return r, nil
 }
 
-// dropRepeats keeps the first of any records at the same place in a batch. poll already
-// drops what it gathered of a partition taken away, so one given back within the batch is
-// not in it twice; this is the second guard. It matters because a pre-aggregated partial
-// would count such a record twice, and the workflows' offset checks see only ranges.
-func dropRepeats(batch []*kafka.Message) []*kafka.Message {
-	type place struct {
-		topic     string
-		partition int32
-		offset    kafka.Offset
-	}
-	seen := make(map[place]bool, len(batch))
-	return slices.DeleteFunc(batch, func(m *kafka.Message) bool {
-		k := place{*m.TopicPartition.Topic, m.TopicPartition.Partition, m.TopicPartition.Offset}
-		if seen[k] {
-			return true
-		}
-		seen[k] = true
-		return false
-	})
+// place is where a record sits in Kafka.
+type place struct {
+	topic     string
+	partition int32
+	offset    kafka.Offset
+}
+
+func placeOf(m *kafka.Message) place {
+	return place{*m.TopicPartition.Topic, m.TopicPartition.Partition, m.TopicPartition.Offset}
 }
 
 // nextOffsets is, per partition of the batch, the offset after its last record.
@@ -633,6 +767,7 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		b.commit(b.opts.Log)
 		b.progress.revoked(e.Partitions)
 		b.dropCarried(e.Partitions)
+		b.rebalances++
 	}
 	return nil
 }

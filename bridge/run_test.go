@@ -1,0 +1,191 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/tributary-dev/tributary/bridge"
+	"github.com/tributary-dev/tributary/internal/db"
+	"github.com/tributary-dev/tributary/internal/embedded"
+	"github.com/tributary-dev/tributary/internal/kafkaio"
+)
+
+// recorder is a pipeline that routes each partition to a workflow of its own and keeps
+// what each delivery carried. Its first delivery holds until the bridge decodes a record
+// of a later batch: the proof that decoding overlaps delivering.
+type recorder struct {
+	topic string
+
+	mu        sync.Mutex
+	delivered map[string][]int64 // workflow -> offsets, in delivery order
+	busy      map[string]bool    // workflow -> a delivery runs
+	overlaps  []string           // what went wrong: two deliveries of one workflow at once
+	routed    map[int64]bool     // partition<<32|offset of every record routed
+	firstDone bool
+	later     chan struct{} // closed once a record past the first batch is routed
+	first     map[int64]bool
+}
+
+func (r *recorder) Name() string     { return "pipelined" }
+func (r *recorder) Topics() []string { return []string{r.topic} }
+
+func (r *recorder) Route(m *kafka.Message) (bridge.Routed, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := int64(m.TopicPartition.Partition)<<32 | int64(m.TopicPartition.Offset)
+	r.routed[k] = true
+	if r.first != nil && !r.first[k] {
+		select {
+		case <-r.later:
+		default:
+			close(r.later)
+		}
+	}
+	return bridge.Routed{WorkflowID: "p" + strconv.Itoa(int(m.TopicPartition.Partition)), Msg: m, At: m.Timestamp}, nil
+}
+
+func (r *recorder) Deliver(ctx context.Context, id string, recs []bridge.Routed, _ time.Time) error {
+	r.mu.Lock()
+	if r.busy[id] {
+		r.overlaps = append(r.overlaps, id)
+	}
+	r.busy[id] = true
+	waitForLater := !r.firstDone
+	if waitForLater {
+		r.firstDone = true
+		r.first = map[int64]bool{}
+		for k := range r.routed {
+			r.first[k] = true
+		}
+	}
+	r.mu.Unlock()
+	if waitForLater {
+		select {
+		case <-r.later:
+		case <-time.After(20 * time.Second): // checked below: the overlap never came
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range recs {
+		r.delivered[id] = append(r.delivered[id], int64(rec.Msg.TopicPartition.Offset))
+	}
+	r.busy[id] = false
+	return nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, offs := range r.delivered {
+		n += len(offs)
+	}
+	return n
+}
+
+// TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder runs a bridge on a real broker
+// over 4 partitions with small batches. It must decode a batch while the one before is
+// being delivered, never deliver to one workflow twice at once, hand each workflow its
+// partition in offset order, deliver every record once, and commit the end of the topic.
+func TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder(t *testing.T) {
+	ports, err := embedded.FreePorts("127.0.0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker, err := embedded.StartBroker(embedded.BrokerOptions{Port: ports[0], Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const topic, n = "pipelined", 8000
+	if err := kafkaio.EnsureTopics(ctx, broker.Address, 4, topic); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	p, err := kafkaio.NewProducer(broker.Address, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]*kafka.Message, n)
+	for i := range msgs {
+		tp := topic
+		msgs[i] = &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tp, Partition: int32(i % 4)}, Value: []byte(fmt.Sprint(i))}
+	}
+	if err := p.Send(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+
+	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(g); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{topic: topic, delivered: map[string][]int64{}, busy: map[string]bool{}, routed: map[int64]bool{}, later: make(chan struct{})}
+	opts := bridge.DefaultOptions()
+	opts.Bootstrap, opts.DB, opts.Log, opts.MaxBatch = broker.Address, g, log, 500
+	b, err := bridge.New(rec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	deadline := time.Now().Add(time.Minute)
+	for rec.count() < n && time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("bridge ended early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case <-rec.later:
+	default:
+		t.Error("the first delivery ended before any record of a later batch was decoded: no overlap")
+	}
+	if len(rec.overlaps) > 0 {
+		t.Errorf("deliveries to one workflow ran at once: %v", rec.overlaps)
+	}
+	total := 0
+	for id, offs := range rec.delivered {
+		for i, o := range offs {
+			if o != int64(i) {
+				t.Fatalf("%s: delivery %d has offset %d, want %d (every record once, in order)", id, i, o, i)
+			}
+		}
+		total += len(offs)
+	}
+	if total != n {
+		t.Fatalf("%d records delivered, want %d", total, n)
+	}
+	parts, err := kafkaio.GroupOffsets(ctx, broker.Address, bridge.GroupID(rec.Name()), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range parts {
+		if tp.Offset != n/4 {
+			t.Errorf("partition %d committed at %v, want %d: the last batch's offsets are stored on stop", tp.Partition, tp.Offset, n/4)
+		}
+	}
+}
