@@ -18,6 +18,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/tributary-dev/tributary/internal/outbox"
 	"github.com/tributary-dev/tributary/internal/sqlitefile"
 	"github.com/tributary-dev/tributary/schemas"
 )
@@ -141,5 +142,5 @@ func Migrate(g *gorm.DB) error {
 			return fmt.Errorf("migrate %s: %w", table, err)
 		}
 	}
-	return nil
+	return outbox.MigrateDedup(g)
 }

@@ -2,22 +2,25 @@ package outbox
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
-	"github.com/tributary-dev/tributary/internal/db"
+	"github.com/tributary-dev/tributary/schemas"
 )
 
 // TestLeaseTakesTurns: one holder at a time; another gets the lease only once it ran out
 // or was released, and the first cannot renew it then.
 func TestLeaseTakesTurns(t *testing.T) {
-	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// A results file opened here: the package internal/db opens it with imports this one.
+	g, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "results.db")), &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, err)
+	require.NoError(t, g.AutoMigrate(schemas.Models()...))
 	ctx := context.Background()
 	clock := time.UnixMilli(1_700_000_000_000)
 	now := func() time.Time { return clock }

@@ -2,6 +2,8 @@ package outbox_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -176,6 +178,52 @@ func TestAnyKeyIsWrittenOnce(t *testing.T) {
 			f.run(t)
 			requireOnce(t, f.waitFor(t, 1), 1)
 			require.Contains(t, f.committed(t), string(key), "the key as it was written")
+		})
+	}
+}
+
+// Rows written before the ordered dedup keys, named by their identity's bare SHA-256, are
+// given the new keys when the database is migrated: an ack and a dead letter written then
+// and written again now are not written twice.
+func TestDedupKeysOfOlderRowsAreMigrated(t *testing.T) {
+	for _, database := range []string{"sqlite", "postgres"} {
+		t.Run(database, func(t *testing.T) {
+			f := newFixtureOn(t, database)
+			ack := kafkaio.Message(out, []byte("e\x001"), []byte("ack"))
+			src := "join.in"
+			dead := kafkaio.DeadLetter(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &src, Partition: 2, Offset: 40},
+				Key: []byte("k"), Value: []byte("bad"), Headers: []kafka.Header{{Key: "trace", Value: []byte("t1")}}}, "malformed")
+			for _, old := range []struct {
+				m        *kafka.Message
+				identity string
+			}{{ack, outbox.ByKey(ack)}, {dead, outbox.BySource(dead)}} {
+				sum := sha256.Sum256([]byte(old.identity))
+				// The row as Add wrote it then; its headers as the relay reads them.
+				require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error { return outbox.Add(tx, outbox.ByKey, old.m) }))
+				require.NoError(t, f.db.Model(&schemas.OutboxRecord{}).Where("topic = ?", *old.m.TopicPartition.Topic).
+					Update("dedup", hex.EncodeToString(sum[:])).Error)
+			}
+			require.NoError(t, db.Migrate(f.db))
+			var keys []string
+			require.NoError(t, f.db.Model(&schemas.OutboxRecord{}).Order("id").Pluck("dedup", &keys).Error)
+			require.Len(t, keys, 2)
+			for _, k := range keys {
+				require.Equal(t, "=", k[:1], "migrated to the ordered form")
+			}
+			require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error {
+				if err := outbox.Add(tx, outbox.ByKey, ack); err != nil {
+					return err
+				}
+				return outbox.Add(tx, outbox.BySource, dead)
+			}))
+			var rows int64
+			require.NoError(t, f.db.Model(&schemas.OutboxRecord{}).Count(&rows).Error)
+			require.Equal(t, int64(2), rows, "records written before the migration and again after it")
+			require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error {
+				return outbox.Add(tx, outbox.ByKey, kafkaio.Message(out, []byte("e\x002"), []byte("ack")))
+			}))
+			require.NoError(t, f.db.Model(&schemas.OutboxRecord{}).Count(&rows).Error)
+			require.Equal(t, int64(3), rows, "a new record")
 		})
 	}
 }
