@@ -309,24 +309,12 @@ func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
 			}
 			continue
 		}
-		switch e := ev.(type) {
-		case *kafka.Message:
-			if e.TopicPartition.Error != nil {
-				b.opts.Log.Warn("bridge fetch", "topic", *e.TopicPartition.Topic, "err", e.TopicPartition.Error)
-				continue
-			}
-			if len(b.carried) == 0 {
-				windowEnd = time.Now().Add(b.opts.BatchWindow)
-			}
-			b.carried = append(b.carried, e)
-		case kafka.PartitionEOF:
-			b.carriedEnds = append(b.carriedEnds, e)
-		case kafka.Error:
-			if e.IsFatal() {
-				b.opts.Metrics.FatalError("bridge " + b.pipeline.Name())
-				return b.carried, b.carriedEnds, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
-			}
-			b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
+		first := len(b.carried) == 0
+		if err := b.take(ev); err != nil {
+			return b.carried, b.carriedEnds, err
+		}
+		if first && len(b.carried) > 0 {
+			windowEnd = time.Now().Add(b.opts.BatchWindow)
 		}
 	}
 	return b.carried, b.carriedEnds, nil
@@ -341,24 +329,33 @@ func (b *Bridge) fetched(n int) ([]*kafka.Message, []kafka.PartitionEOF, error) 
 		if ev == nil {
 			break
 		}
-		switch e := ev.(type) {
-		case *kafka.Message:
-			if e.TopicPartition.Error != nil {
-				b.opts.Log.Warn("bridge fetch", "topic", *e.TopicPartition.Topic, "err", e.TopicPartition.Error)
-				continue
-			}
-			b.carried = append(b.carried, e)
-		case kafka.PartitionEOF:
-			b.carriedEnds = append(b.carriedEnds, e)
-		case kafka.Error:
-			if e.IsFatal() {
-				b.opts.Metrics.FatalError("bridge " + b.pipeline.Name())
-				return b.carried, b.carriedEnds, fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
-			}
-			b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
+		if err := b.take(ev); err != nil {
+			return b.carried, b.carriedEnds, err
 		}
 	}
 	return b.carried, b.carriedEnds, nil
+}
+
+// take keeps what one poll returned in b.carried: a record or a partition end. A record
+// the fetch failed and an error that can pass are logged; a fatal error is returned.
+func (b *Bridge) take(ev kafka.Event) error {
+	switch e := ev.(type) {
+	case *kafka.Message:
+		if e.TopicPartition.Error != nil {
+			b.opts.Log.Warn("bridge fetch", "topic", *e.TopicPartition.Topic, "err", e.TopicPartition.Error)
+			return nil
+		}
+		b.carried = append(b.carried, e)
+	case kafka.PartitionEOF:
+		b.carriedEnds = append(b.carriedEnds, e)
+	case kafka.Error:
+		if e.IsFatal() {
+			b.opts.Metrics.FatalError("bridge " + b.pipeline.Name())
+			return fmt.Errorf("bridge %s: fatal kafka error: %w", b.pipeline.Name(), e)
+		}
+		b.opts.Log.Warn("bridge kafka", "err", e, "code", e.Code())
+	}
+	return nil
 }
 
 // routed is a polled batch decoded and grouped by workflow, with the partition ends polled
