@@ -381,7 +381,11 @@ type flight struct {
 }
 
 // route decodes and groups a batch into r, or into a new routed batch when r is nil, and
-// returns it. A record already in r is left out (see dropRepeats).
+// returns it. A record already in r is left out: poll drops what it gathered of a
+// partition taken away, so one given back is not in a batch twice, and this is the second
+// guard, also over a batch topped up after polling. It matters because a pre-aggregated
+// partial would count such a record twice, and the workflows' offset checks see only
+// ranges.
 func (b *Bridge) route(r *routed, batch []*kafka.Message, ends []kafka.PartitionEOF) *routed {
 	if r == nil {
 		r = &routed{groups: map[string][]Routed{}, seen: map[place]bool{}, rebalances: b.rebalances}
