@@ -99,11 +99,7 @@ func (r *recorder) count() int {
 // being delivered, never deliver to one workflow twice at once, hand each workflow its
 // partition in offset order, deliver every record once, and commit the end of the topic.
 func TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder(t *testing.T) {
-	ports, err := embedded.FreePorts("127.0.0.1", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := embedded.StartBroker(embedded.BrokerOptions{Port: ports[0], Partitions: 4})
+	broker, err := embedded.StartLoopbackBroker(4)
 	if err != nil {
 		t.Fatal(err)
 	}

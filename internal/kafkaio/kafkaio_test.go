@@ -2,7 +2,6 @@ package kafkaio
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -16,16 +15,12 @@ import (
 // TestProducerReplacesAFatalClient: once librdkafka reports a fatal error, every send on
 // that client fails for good; the producer replaces it and the next send is delivered.
 func TestProducerReplacesAFatalClient(t *testing.T) {
-	ports, err := embedded.FreePorts("127.0.0.1", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := embedded.StartBroker(embedded.BrokerOptions{Port: ports[0], Partitions: 1})
+	b, err := embedded.StartLoopbackBroker(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	bootstrap := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	bootstrap := b.Address
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := EnsureTopics(ctx, bootstrap, 1, "out"); err != nil {

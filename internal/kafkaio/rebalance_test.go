@@ -24,11 +24,7 @@ func TestMemberKilledMidRebalanceHoldsNothingLong(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills group members and waits for the group to recover")
 	}
-	ports, err := embedded.FreePorts("127.0.0.1", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := embedded.StartBroker(embedded.BrokerOptions{Port: ports[0], Partitions: 4})
+	b, err := embedded.StartLoopbackBroker(4)
 	if err != nil {
 		t.Fatal(err)
 	}
