@@ -79,6 +79,8 @@ type JoinResult struct {
 	// CeilingAccepted is SignalWithStart calls per second the server returned from;
 	// CeilingApplied is how fast the started workflows took their signal and completed.
 	CeilingAccepted, CeilingApplied float64
+	// CeilingCalls is how many workflows the ceiling probe started.
+	CeilingCalls                    int
 	CeilingUsage                    Usage
 	PerEvent, Sharded               Throughput
 	PerEventLatency, ShardedLatency Latency
@@ -89,7 +91,7 @@ type JoinResult struct {
 
 // RunJoin starts a fresh embedded stack in a temporary directory and measures.
 func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Logger) (JoinResult, error) {
-	res := JoinResult{Shards: opts.Shards}
+	res := JoinResult{Shards: opts.Shards, CeilingCalls: opts.CeilingCalls}
 	temporalDB, dropTemporalDB, err := temporalDatabase(opts.TemporalDatabase, log)
 	if err != nil {
 		return res, err

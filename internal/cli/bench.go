@@ -54,9 +54,11 @@ func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
 	}
 	fmt.Fprintf(out, "\njoin bench (embedded stack: kfake, Temporal on %s, SQLite results)\n", store)
 	fmt.Fprintf(out, "  server ceiling: SignalWithStart accepted %.0f/s, applied (started, signalled, completed) %.0f/s\n", r.CeilingAccepted, r.CeilingApplied)
-	fmt.Fprintln(out, "\n  mode                 events   events/s     calls/event   vs ceiling")
+	fmt.Fprintf(out, "  server ceiling: CPU %s per workflow\n", cpuMs(r.CeilingUsage.CPUPer(r.CeilingCalls)))
+	fmt.Fprintln(out, "\n  mode                 events   events/s     calls/event   vs ceiling   CPU/event")
 	row := func(name string, t bench.Throughput) {
-		fmt.Fprintf(out, "  %-18s %8d %10.0f %15.2f %11.0f%%\n", name, t.Events, t.PerSecond(), float64(t.Signals)/float64(t.Events), 100*t.PerSecond()/r.CeilingApplied)
+		fmt.Fprintf(out, "  %-18s %8d %10.0f %15.2f %11.0f%% %11s\n", name, t.Events, t.PerSecond(), float64(t.Signals)/float64(t.Events), 100*t.PerSecond()/r.CeilingApplied,
+			cpuMs(t.Usage.CPUPer(t.Events)))
 	}
 	if r.PerEvent.Events > 0 {
 		row("per event id", r.PerEvent)
@@ -94,10 +96,10 @@ func benchWindows(ctx context.Context, args []string, out io.Writer, log *slog.L
 		return err
 	}
 	fmt.Fprintln(out, "\nwindow bench (embedded stack; records/s until the bridge committed the last record)")
-	fmt.Fprintln(out, "  pipeline       mode                          records   records/s   updates/1000 records   vs plain consumer   peak RSS")
+	fmt.Fprintln(out, "  pipeline       mode                          records   records/s   updates/1000 records   vs plain consumer   peak RSS   CPU/record")
 	for _, run := range r.Runs {
-		fmt.Fprintf(out, "  %-14s %-28s %8d %11.0f %22.1f %18.1f%% %6d MiB\n", run.Pipeline, run.Mode, run.Records, run.PerSecond(), run.ActionsPer1000(),
-			100*run.PerSecond()/r.Plain[run.Pipeline], run.Usage.PeakRSS>>20)
+		fmt.Fprintf(out, "  %-14s %-28s %8d %11.0f %22.1f %18.1f%% %6d MiB %12s\n", run.Pipeline, run.Mode, run.Records, run.PerSecond(), run.ActionsPer1000(),
+			100*run.PerSecond()/r.Plain[run.Pipeline], run.Usage.PeakRSS>>20, cpuMs(run.Usage.CPUPer(run.Records)))
 	}
 	for p, v := range r.Plain {
 		fmt.Fprintf(out, "  plain in-memory consumer, %s: %.0f records/s\n", p, v)
@@ -187,10 +189,12 @@ func benchCeiling(ctx context.Context, args []string, out io.Writer, log *slog.L
 		runs = append(runs, c)
 	}
 	fmt.Fprintf(out, "\nserver ceiling, %d workflows (embedded Temporal, one process)\n", *calls)
-	fmt.Fprintln(out, "  store        SignalWithStart answered/s   started, signalled, completed/s   peak RSS   written per workflow")
+	fmt.Fprintln(out, "  store        SignalWithStart answered/s   started, signalled, completed/s   peak RSS   written per workflow   CPU per workflow")
 	for _, c := range runs {
-		fmt.Fprintf(out, "  %-12s %26.0f %33.0f %6d MiB %17d B\n", c.Store, c.Accepted, c.Applied, c.Usage.PeakRSS>>20, c.Usage.Written/int64(*calls))
+		fmt.Fprintf(out, "  %-12s %26.0f %33.0f %6d MiB %17d B %18s\n", c.Store, c.Accepted, c.Applied, c.Usage.PeakRSS>>20, c.Usage.Written/int64(*calls),
+			cpuMs(c.Usage.CPUPer(*calls)))
 	}
+	fmt.Fprintln(out, "  CPU is the bench process's: on PostgreSQL, the server's own processes are not in it")
 	return nil
 }
 
@@ -199,21 +203,22 @@ func benchCeiling(ctx context.Context, args []string, out io.Writer, log *slog.L
 // as a share of the ceiling that bounds it (the server's workflow rate for per-event joins,
 // the plain in-memory consumer for windows), beside the ceilings themselves.
 func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others []bench.Ceiling) {
-	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | history events / 1,000 | p50 | p99 | peak RSS | written per record | vs ceiling |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | history events / 1,000 | p50 | p99 | peak RSS | written per record | CPU per record | vs ceiling |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|")
 	// row prints one scenario; n is the records or events it counts per (0: no such column).
 	row := func(scenario, mode string, rate, actions float64, history int64, p50, p99 string, u bench.Usage, n int, ceiling string) {
-		written, events, perK := "–", "–", "–"
+		written, events, perK, cpu := "–", "–", "–", "–"
 		if actions > 0 {
 			perK = fmt.Sprintf("%.1f", actions)
 		}
 		if n > 0 {
 			written = fmt.Sprintf("%d B", u.Written/int64(n))
+			cpu = cpuMs(u.CPUPer(n))
 			if history > 0 {
 				events = fmt.Sprintf("%.0f", 1000*float64(history)/float64(n))
 			}
 		}
-		fmt.Fprintf(out, "| %s | %s | %.0f | %s | %s | %s | %s | %d MiB | %s | %s |\n", scenario, mode, rate, perK, events, p50, p99, u.PeakRSS>>20, written, ceiling)
+		fmt.Fprintf(out, "| %s | %s | %.0f | %s | %s | %s | %s | %d MiB | %s | %s | %s |\n", scenario, mode, rate, perK, events, p50, p99, u.PeakRSS>>20, written, cpu, ceiling)
 	}
 	share := func(v, of float64) string {
 		if of <= 0 {
@@ -222,10 +227,10 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others 
 		return fmt.Sprintf("%.0f%%", 100*v/of)
 	}
 	ceiling := func(scenario, mode string, rate float64) {
-		fmt.Fprintf(out, "| %s | %s (ceiling) | %.0f | – | – | – | – | – | – | – |\n", scenario, mode, rate)
+		fmt.Fprintf(out, "| %s | %s (ceiling) | %.0f | – | – | – | – | – | – | – | – |\n", scenario, mode, rate)
 	}
 	ceiling("server", "SignalWithStart calls answered", jr.CeilingAccepted)
-	row("server", "workflows started, signalled, completed (ceiling)", jr.CeilingApplied, 0, 0, "–", "–", jr.CeilingUsage, 0, "–")
+	row("server", "workflows started, signalled, completed (ceiling)", jr.CeilingApplied, 0, 0, "–", "–", jr.CeilingUsage, jr.CeilingCalls, "–")
 	for _, c := range others {
 		ceiling("server on "+c.Store, "SignalWithStart calls answered", c.Accepted)
 		row("server on "+c.Store, "workflows started, signalled, completed (ceiling)", c.Applied, 0, 0, "–", "–", c.Usage, 0, share(c.Applied, jr.CeilingApplied)+" of SQLite's")

@@ -46,6 +46,18 @@ func ms(d time.Duration) string {
 	}
 }
 
+// cpuMs writes processor time per record: microseconds below a millisecond.
+func cpuMs(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "–"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/1e3)
+	default:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	}
+}
+
 // delayBands are the chart's rows: each counts the delays up to its bound.
 var delayBands = []time.Duration{
 	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond,
