@@ -130,7 +130,7 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, wa
 		return nil
 	}
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
-	params := workflows.JoinParams{Deadline: j.opts.Deadline}
+	params := workflows.JoinParams{Deadline: j.opts.Deadline, Pins: workflows.CurrentPins}
 	chunks := splitArrivals(arrivals, MaxSignalBytes)
 	for i, chunk := range chunks {
 		_, err := j.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalJoinArrivals,
@@ -183,7 +183,8 @@ func packUpdates(arrivals []schemas.JoinArrival, watermark time.Time) ([]packedU
 // is stored. A shard is meant to run forever; if one was ended, a new run takes over.
 func (j *Join) update(ctx context.Context, workflowID string, u packedUpdate) error {
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
-	params := workflows.JoinParams{Sharded: true, Deadline: j.opts.Deadline, RecentDone: j.opts.RecentDone, MaxHistory: j.opts.ShardHistory}
+	params := workflows.JoinParams{Sharded: true, Deadline: j.opts.Deadline, RecentDone: j.opts.RecentDone, MaxHistory: j.opts.ShardHistory,
+		Pins: workflows.CurrentPins}
 	h, err := j.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: j.temporal.NewWithStartWorkflowOperation(opts, workflows.JoinWorkflow, params),
 		UpdateOptions: client.UpdateWorkflowOptions{

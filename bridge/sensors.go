@@ -104,7 +104,7 @@ func (s *Sensors) Route(m *kafka.Message) (Routed, error) {
 // traveler's stored visits end.
 func (s *Sensors) Deliver(ctx context.Context, workflowID string, recs []Routed, wm time.Time) error {
 	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
-	params := workflows.TravelerParams{Disorder: s.opts.Disorder, IdleGap: s.opts.IdleGap}
+	params := workflows.TravelerParams{Disorder: s.opts.Disorder, IdleGap: s.opts.IdleGap, Pins: workflows.CurrentPins}
 	if s.opts.Shards > 0 {
 		params.Sharded, params.MaxHistory, params.FlushDelay = true, s.opts.ShardHistory, s.opts.FlushDelay
 	}

@@ -315,7 +315,7 @@ func (w *Window) namedLate(it windowItem, late []schemas.LateSpan) bool {
 func (w *Window) update(ctx context.Context, workflowID string, b schemas.WindowBatch) (schemas.WindowAck, error) {
 	var ack schemas.WindowAck
 	w.updates.Add(1)
-	params := workflows.WindowParams{Pipeline: w.spec.Name, Windows: w.spec.Windows, MaxUpdates: w.opts.MaxUpdates}
+	params := workflows.WindowParams{Pipeline: w.spec.Name, Windows: w.spec.Windows, MaxUpdates: w.opts.MaxUpdates, Pins: workflows.CurrentPins}
 	if w.opts.Shards <= 0 && workflowID != w.workflowID(pipelines.GlobalKey) {
 		params.Idle = w.opts.Idle // a per-key workflow ends when its key goes quiet
 	}

@@ -26,13 +26,13 @@ const versionStageWatermark = "stage-watermark"
 
 // byStageWatermark reports whether this run keeps or reads stage marks (version 1).
 func byStageWatermark(ctx workflow.Context) bool {
-	return workflow.GetVersion(ctx, versionStageWatermark, workflow.DefaultVersion, 1) == 1
+	return version(ctx, versionStageWatermark) == 1
 }
 
 // byInputWatermark reports whether this run judges time by its input (version 1); runs
 // recorded before replay with the clock.
 func byInputWatermark(ctx workflow.Context) bool {
-	return workflow.GetVersion(ctx, versionInputWatermark, workflow.DefaultVersion, 1) == 1
+	return version(ctx, versionInputWatermark) == 1
 }
 
 const (
@@ -115,7 +115,7 @@ func (c *inputClock) nextTask(ctx workflow.Context) bool {
 // holdReads makes the clock trust each watermark it reads only from the next workflow
 // task on (bySignal), in runs of version watermark-next-task.
 func (c *inputClock) holdReads(ctx workflow.Context) *inputClock {
-	v := workflow.GetVersion(ctx, versionWatermarkNextTask, workflow.DefaultVersion, 2)
+	v := version(ctx, versionWatermarkNextTask)
 	c.bySignal, c.byLength = v >= 1, v >= 2
 	return c
 }

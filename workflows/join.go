@@ -41,6 +41,9 @@ type JoinParams struct {
 	// compressed, it stays under the server's limit on a command's payloads with three
 	// times as many rows pending or more.
 	PackedState []byte
+	// Pins are the versions of the code's changes the run takes (CurrentPins for runs the
+	// bridges start and runs continued as new; zero asks GetVersion, as older runs did).
+	Pins Pins `json:",omitzero"`
 }
 
 // JoinState is everything a JoinWorkflow knows; it is small and serialisable.
@@ -99,6 +102,7 @@ type JoinResult struct {
 // the join's input watermark has passed its first row's time plus the deadline, so rows
 // that wait in Kafka behind an outage or a backlog still complete it.
 func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
+	ctx = withPins(ctx, p.Pins)
 	j, err := newJoiner(ctx, p)
 	if err != nil {
 		return JoinResult{}, err
@@ -163,7 +167,7 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 			putOff = accepted
 			return nil
 		}
-		p.State, p.PackedState = nil, packed
+		p.State, p.PackedState, p.Pins = nil, packed, CurrentPins
 		return workflow.NewContinueAsNewError(ctx, JoinWorkflow, p)
 	})
 	if err != nil {

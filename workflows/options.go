@@ -64,7 +64,7 @@ const versionRecordedWrites = "recorded-writes"
 // recordedWrites reports whether this run flushes through runRecorded (version 1); runs
 // recorded before replay with runDurably.
 func recordedWrites(ctx workflow.Context) bool {
-	return workflow.GetVersion(ctx, versionRecordedWrites, workflow.DefaultVersion, 1) == 1
+	return version(ctx, versionRecordedWrites) == 1
 }
 
 // runRecorded runs an activity that writes results as a regular activity, retried until it

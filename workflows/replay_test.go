@@ -18,8 +18,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 55 {
-		t.Fatalf("found %d recorded histories, want at least 55", len(files))
+	if len(files) < 67 {
+		t.Fatalf("found %d recorded histories, want at least 67", len(files))
 	}
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(JoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})

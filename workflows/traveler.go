@@ -28,6 +28,9 @@ type TravelerParams struct {
 	// shard sends the window workflows fewer, larger updates; 0 flushes after every signal.
 	FlushDelay time.Duration
 	State      *TravelerState
+	// Pins are the versions of the code's changes the run takes (CurrentPins for runs the
+	// bridges start and runs continued as new; zero asks GetVersion, as older runs did).
+	Pins Pins `json:",omitzero"`
 }
 
 // TravelerState is a TravelerWorkflow's serialisable state.
@@ -89,6 +92,7 @@ type TravelerCurrent struct {
 // readings of a visit, ends a visit after an idle gap, and flushes ended visits (rows,
 // speeds per sensor minute, refused readings) through an activity.
 func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, error) {
+	ctx = withPins(ctx, p.Pins)
 	t := newTravelers(ctx, p)
 	if byInputWatermark(ctx) {
 		t.in = (&inputClock{pipeline: schemas.PipelineSensors, at: &t.state.Input}).holdReads(ctx)
@@ -96,7 +100,7 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 	// Version 1 flushes through a regular activity: a local one holds its workflow task
 	// while it waits for the window workflows' updates, and a thousand travelers flushing
 	// at once then held every workflow task slot those updates needed.
-	t.flushAsActivity = workflow.GetVersion(ctx, versionFlushActivity, workflow.DefaultVersion, 1) == 1
+	t.flushAsActivity = version(ctx, versionFlushActivity) == 1
 	t.stage = byStageWatermark(ctx)
 	if err := workflow.SetQueryHandler(ctx, QueryCurrent, t.current); err != nil {
 		return TravelerStats{}, fmt.Errorf("register query: %w", err)
@@ -110,7 +114,7 @@ func TravelerWorkflow(ctx workflow.Context, p TravelerParams) (TravelerStats, er
 	signals := workflow.GetSignalChannel(ctx, SignalTravelerReadings)
 	due := func() bool { return continueAsNewDue(ctx, p.MaxHistory) }
 	err := runEntity[schemas.TravelerSignal](ctx, []workflow.ReceiveChannel{signals}, t, p.Sharded, due, func() error {
-		p.State = t.state
+		p.State, p.Pins = t.state, CurrentPins
 		return workflow.NewContinueAsNewError(ctx, TravelerWorkflow, p)
 	})
 	return t.state.Stats, err

@@ -26,6 +26,9 @@ type WindowParams struct {
 	// at most 2,000 updates per run.
 	MaxUpdates int
 	State      *WindowState
+	// Pins are the versions of the code's changes the run takes (CurrentPins for runs the
+	// bridges start and runs continued as new; zero asks GetVersion, as older runs did).
+	Pins Pins `json:",omitzero"`
 }
 
 // WindowState is a WindowWorkflow's serialisable state.
@@ -91,8 +94,9 @@ type WindowStatus struct {
 // bridge down, a backlog), the window waits for it. Runs recorded before that change
 // close by the clock or the newest event time aggregated, whichever came first.
 func WindowWorkflow(ctx workflow.Context, p WindowParams) error {
+	ctx = withPins(ctx, p.Pins)
 	w := newWindower(p)
-	w.pruneSources = workflow.GetVersion(ctx, versionPruneSources, workflow.DefaultVersion, 1) == 1
+	w.pruneSources = version(ctx, versionPruneSources) == 1
 	w.recorded = recordedWrites(ctx)
 	if byInputWatermark(ctx) {
 		w.in = &inputClock{pipeline: p.Pipeline, at: &w.state.Input}
@@ -400,6 +404,6 @@ func (w *windower) continueAsNew(ctx workflow.Context, p WindowParams) error {
 	if err := w.flushDue(ctx); err != nil {
 		return err
 	}
-	p.State = w.state
+	p.State, p.Pins = w.state, CurrentPins
 	return workflow.NewContinueAsNewError(ctx, WindowWorkflow, p)
 }

@@ -39,11 +39,12 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		dir = filepath.Join("..", "..", "workflows", "testdata")
 	}
 	var files []string
-	record := func(env *testenv.Env, name, workflowID, runID string) *historypb.History {
+	record := func(t *testing.T, env *testenv.Env, name, workflowID, runID string) *historypb.History {
 		h := testenv.History(t, env.Deps.Temporal, workflowID, runID)
 		path := filepath.Join(dir, name+".json")
 		testenv.WriteHistory(t, h, path)
 		files = append(files, path)
+		requireNoVersionMarkers(t, h)
 		return h
 	}
 
@@ -55,7 +56,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		sendRows(t, env, "rec-incomplete", schemas.TopicJoin1, schemas.TopicJoin3)
 		for _, id := range []string{"rec-complete", "rec-incomplete"} {
 			waitClosed(t, env, workflows.JoinWorkflowID(id, 0))
-			record(env, "join_"+id[4:], workflows.JoinWorkflowID(id, 0), "")
+			record(t, env, "join_"+id[4:], workflows.JoinWorkflowID(id, 0), "")
 		}
 	})
 
@@ -86,12 +87,12 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			return err == nil && d.WorkflowExecutionInfo.GetExecution().GetRunId() != d.WorkflowExecutionInfo.GetFirstRunId() &&
 				st.Pending == 0 && st.Stats.Complete+st.Stats.Incomplete == 31
 		}, time.Minute, testenv.Poll, "shard to continue as new and finish every event")
-		h := record(env, "join_shard_run2", shard, "")
+		h := record(t, env, "join_shard_run2", shard, "")
 		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
 		if first == "" {
 			t.Fatal("second shard run does not name the run it continued")
 		}
-		h1 := record(env, "join_shard_run1", shard, first)
+		h1 := record(t, env, "join_shard_run1", shard, first)
 		last := h1.Events[len(h1.Events)-1]
 		if last.GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW {
 			t.Fatalf("first shard run ended with %s, want continued-as-new", last.GetEventType())
@@ -106,7 +107,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		env := testenv.Start(t, cfg)
 		plan := joinsim.Plan{RunID: "recsim", Events: 300, Seed: 3, MissingFraction: 0.05, DuplicateFraction: 0.05, MalformedFraction: 0.02}
 		runSimulation(t, env, plan)
-		record(env, "simulate_join", workflows.SimulationWorkflowID(schemas.PipelineJoin, plan.RunID), "")
+		record(t, env, "simulate_join", workflows.SimulationWorkflowID(schemas.PipelineJoin, plan.RunID), "")
 	})
 
 	t.Run("windows", func(t *testing.T) {
@@ -121,8 +122,8 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			v, err := txsim.Verify(ctx, cfg.KafkaBootstrap, env.Deps.DB, time.Now().Add(-2*time.Second), true)
 			return err == nil && v.Records == 3000 && v.Open == 0 && len(v.Differences) == 0
 		}, time.Minute, testenv.Poll, "transactions windows to close")
-		record(env, "window_transactions", workflows.WindowWorkflowID(schemas.PipelineTransactions, pipelines.GlobalKey, 0), "")
-		record(env, "window_likes", workflows.WindowWorkflowID(schemas.PipelineLikes, "video-rec", 0), "")
+		record(t, env, "window_transactions", workflows.WindowWorkflowID(schemas.PipelineTransactions, pipelines.GlobalKey, 0), "")
+		record(t, env, "window_likes", workflows.WindowWorkflowID(schemas.PipelineLikes, "video-rec", 0), "")
 	})
 
 	t.Run("window shard", func(t *testing.T) {
@@ -145,12 +146,12 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 				return v.Get(&st) == nil && st.Stats.Records >= int64(3*(i+1))
 			}, 30*time.Second, testenv.Poll, "the shard to take the like")
 		}
-		h := record(env, "window_shard_run2", shard, "")
+		h := record(t, env, "window_shard_run2", shard, "")
 		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
 		if first == "" {
 			t.Fatal("the window shard did not continue as new")
 		}
-		record(env, "window_shard_run1", shard, first)
+		record(t, env, "window_shard_run1", shard, first)
 	})
 
 	t.Run("traveler", func(t *testing.T) {
@@ -163,14 +164,14 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		rs[5].X += 300 // an impossible jump, dead-lettered by the workflow
 		sendReadings(t, env, rs...)
 		waitClosed(t, env, workflows.TravelerWorkflowID("rec-traveler", 0))
-		record(env, "traveler", workflows.TravelerWorkflowID("rec-traveler", 0), "")
+		record(t, env, "traveler", workflows.TravelerWorkflowID("rec-traveler", 0), "")
 		key := workflows.WindowWorkflowID(schemas.PipelineSensors, schemas.SensorKey("rec-sensor", "car"), 0)
 		require.Eventually(t, func() bool {
 			v, err := env.Deps.Temporal.QueryWorkflow(context.Background(), key, "", workflows.QueryStatus)
 			var st workflows.WindowStatus
 			return err == nil && v.Get(&st) == nil && st.Stats.Closed > 0 && st.Open == 0
 		}, time.Minute, testenv.Poll, "the sensor minutes to close")
-		record(env, "window_sensors", key, "")
+		record(t, env, "window_sensors", key, "")
 	})
 
 	t.Run("traveler shard", func(t *testing.T) {
@@ -205,12 +206,12 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			// loaded machine).
 			return n == 8 && historyLen(env, shard, 4) >= 4
 		}, time.Minute, testenv.Poll, "the shard to continue as new, store every visit and run its first task")
-		h := record(env, "traveler_shard_run2", shard, "")
+		h := record(t, env, "traveler_shard_run2", shard, "")
 		first := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
 		if first == "" {
 			t.Fatal("the traveler shard did not continue as new")
 		}
-		record(env, "traveler_shard_run1", shard, first)
+		record(t, env, "traveler_shard_run1", shard, first)
 	})
 
 	replayer := worker.NewWorkflowReplayer()
@@ -261,6 +262,20 @@ func sendReadings(t *testing.T, env *testenv.Env, rs ...travel.Reading) {
 }
 
 // sendRows produces one row per topic given (a topic given twice sends a duplicate).
+// requireNoVersionMarkers checks that a run started with pinned versions (by a bridge, or
+// by continue-as-new) recorded no version marker and upserted no search attribute: a
+// per-event join's history is its start, its signals, its workflow tasks, its finish and
+// its end.
+func requireNoVersionMarkers(t *testing.T, h *historypb.History) {
+	t.Helper()
+	for _, e := range h.GetEvents() {
+		if m := e.GetMarkerRecordedEventAttributes(); m != nil {
+			require.NotEqual(t, "Version", m.GetMarkerName(), "event %d: a version marker in a pinned run", e.GetEventId())
+		}
+		require.NotEqual(t, enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, e.GetEventType(), "event %d: a search attribute upserted in a pinned run", e.GetEventId())
+	}
+}
+
 func sendRows(t *testing.T, env *testenv.Env, id string, topics ...string) {
 	t.Helper()
 	for _, topic := range topics {
