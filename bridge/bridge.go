@@ -61,11 +61,28 @@ type Pipeline interface {
 	Deliver(ctx context.Context, workflowID string, recs []Routed, watermark time.Time) error
 }
 
+// Gatherer is a Pipeline that knows when a batch holds everything its records wait for (a
+// join: a row of every event id on every topic), so that the batch goes then instead of at
+// the end of its window, which is GatherWindow rather than BatchWindow. An event's rows
+// reach the bridge from a fraction of a millisecond to a few apart: a window as short as
+// the one other pipelines wait out in full sent many an event's rows in two updates, the
+// second waiting for the first to come back.
+type Gatherer interface {
+	// Gather starts a batch. Its function is given each record the batch gathers, in order,
+	// and reports whether the batch may go now.
+	Gather() func(m *kafka.Message) bool
+}
+
+// gatherCheck is how many records of a batch are shown to its Gatherer: batches wait on
+// their window at low rates only, and a busy bridge fills them without waiting.
+const gatherCheck = 256
+
 // Defaults of Options.
 const (
 	DefaultMaxBatch       = 20000
 	DefaultConcurrency    = 32
 	DefaultBatchWindow    = time.Millisecond
+	DefaultGatherWindow   = 5 * time.Millisecond
 	DefaultCommitInterval = time.Second
 	// DefaultFutureTolerance is how far ahead of the bridge's clock an event time may be.
 	DefaultFutureTolerance = time.Minute
@@ -81,10 +98,13 @@ type Options struct {
 	// Concurrency bounds the deliveries in flight.
 	Concurrency int
 	// BatchWindow is how long a batch keeps gathering after its first record, so that
-	// records of one key that arrive together (an event's rows on three topics) travel in
-	// one signal; 0 takes what was fetched without waiting. Under load batches fill
-	// without waiting.
+	// records of one key that arrive together travel in one signal; 0 takes what was
+	// fetched without waiting. Under load batches fill without waiting.
 	BatchWindow time.Duration
+	// GatherWindow is the batch window of a Gatherer pipeline (the join, whose event's rows
+	// on three topics should travel together): its batch goes as soon as it is complete and
+	// waits this long at most for what it misses.
+	GatherWindow time.Duration
 	// CommitInterval is how often stored offsets are committed.
 	CommitInterval time.Duration
 	// FutureTolerance is how far ahead of Now a record's event time may be; a record dated
@@ -109,7 +129,7 @@ type Options struct {
 // DefaultOptions are the options a bridge runs with unless told otherwise.
 func DefaultOptions() Options {
 	return Options{MaxBatch: DefaultMaxBatch, Concurrency: DefaultConcurrency, BatchWindow: DefaultBatchWindow,
-		CommitInterval: DefaultCommitInterval, FutureTolerance: DefaultFutureTolerance}
+		GatherWindow: DefaultGatherWindow, CommitInterval: DefaultCommitInterval, FutureTolerance: DefaultFutureTolerance}
 }
 
 // setDefaults fills what was left zero and has a default.
@@ -146,9 +166,9 @@ func (o Options) Validate() error {
 	if o.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("bridge signal concurrency must be at least 1, got %d", o.Concurrency))
 	}
-	if o.BatchWindow < 0 || o.CommitInterval < 0 || o.FutureTolerance < 0 || o.ProgressInterval < 0 {
-		errs = append(errs, fmt.Errorf("bridge batch window (%s), commit interval (%s), future tolerance (%s) and progress interval (%s) must not be negative",
-			o.BatchWindow, o.CommitInterval, o.FutureTolerance, o.ProgressInterval))
+	if o.BatchWindow < 0 || o.GatherWindow < 0 || o.CommitInterval < 0 || o.FutureTolerance < 0 || o.ProgressInterval < 0 {
+		errs = append(errs, fmt.Errorf("bridge batch window (%s), gather window (%s), commit interval (%s), future tolerance (%s) and progress interval (%s) must not be negative",
+			o.BatchWindow, o.GatherWindow, o.CommitInterval, o.FutureTolerance, o.ProgressInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -244,7 +264,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}()
 	for ctx.Err() == nil {
-		batch, ends, err := b.poll()
+		batch, ends, err := b.poll(ctx)
 		if err != nil {
 			return err
 		}
@@ -281,23 +301,33 @@ func (b *Bridge) Run(ctx context.Context) error {
 }
 
 // poll waits briefly for a first record, then gathers for BatchWindow more, taking what is
-// already fetched without waiting once the window has passed, up to MaxBatch records. It
-// also returns the partition ends it met, which hold once the batch is delivered.
+// already fetched without waiting once the window has passed, up to MaxBatch records; a
+// Gatherer's batch goes as soon as it says so. It also returns the partition ends it met,
+// which hold once the batch is delivered.
 //
 // It gathers into b.carried, where a rebalance (run by the consumer within Poll) drops the
 // records of partitions taken away: a partition lost and given back within one batch is
 // fetched again from its last commit, and the records gathered before would otherwise be
 // in the batch twice, and counted twice.
-func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
+func (b *Bridge) poll(ctx context.Context) ([]*kafka.Message, []kafka.PartitionEOF, error) {
 	defer func() { b.carried, b.carriedEnds = nil, nil }()
 	var windowEnd time.Time
 	if len(b.carried) > 0 {
 		windowEnd = time.Now() // what was carried goes without waiting for more
 	}
-	for len(b.carried) < b.opts.MaxBatch {
+	window := b.opts.BatchWindow
+	var gathered func(*kafka.Message) bool
+	if g, ok := b.pipeline.(Gatherer); ok {
+		window = b.opts.GatherWindow
+		if len(b.carried) == 0 {
+			gathered = g.Gather()
+		}
+	}
+	for len(b.carried) < b.opts.MaxBatch && ctx.Err() == nil {
 		timeout := 50
 		if len(b.carried) > 0 {
-			timeout = int(time.Until(windowEnd).Milliseconds())
+			// A long window is waited out in steps, so that a bridge told to stop does.
+			timeout = min(int(time.Until(windowEnd).Milliseconds()), 50)
 			if timeout < 0 {
 				timeout = 0
 			}
@@ -309,12 +339,19 @@ func (b *Bridge) poll() ([]*kafka.Message, []kafka.PartitionEOF, error) {
 			}
 			continue
 		}
-		first := len(b.carried) == 0
+		had := len(b.carried)
 		if err := b.take(ev); err != nil {
 			return b.carried, b.carriedEnds, err
 		}
-		if first && len(b.carried) > 0 {
-			windowEnd = time.Now().Add(b.opts.BatchWindow)
+		if had == 0 && len(b.carried) > 0 {
+			windowEnd = time.Now().Add(window)
+		}
+		if gathered != nil && len(b.carried) > had {
+			if len(b.carried) > gatherCheck {
+				gathered = nil
+			} else if gathered(b.carried[had]) {
+				break
+			}
 		}
 	}
 	return b.carried, b.carriedEnds, nil

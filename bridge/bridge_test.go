@@ -93,6 +93,70 @@ func TestJoinRouteRejectsBadRecords(t *testing.T) {
 	}
 }
 
+// TestJoinBatchGoesOnceEveryEventHasAllTopics: a join's batch may go before its window ends
+// once each event id in it has a row on every topic, counting rows an earlier batch took; a
+// missing topic holds it, a record that does not decode holds nothing, and a repeated topic
+// does not complete an event.
+func TestJoinBatchGoesOnceEveryEventHasAllTopics(t *testing.T) {
+	row := func(topic, id string) *kafka.Message {
+		m := msg(topic, 0, 1)
+		m.Value = []byte(`{"v":1,"id":"` + id + `","created_at":"2026-01-01T00:00:00Z","fields":{"feature1":2}}`)
+		return m
+	}
+	t1, t2, t3 := schemas.JoinTopics[0], schemas.JoinTopics[1], schemas.JoinTopics[2]
+	bad := msg(t1, 0, 1)
+	bad.Value = []byte("not json")
+	cases := []struct {
+		name    string
+		batches [][]*kafka.Message
+		want    [][]bool // after each record
+	}{
+		{"one event", [][]*kafka.Message{{row(t1, "a"), row(t2, "a"), row(t3, "a")}}, [][]bool{{false, false, true}}},
+		{"a repeated topic", [][]*kafka.Message{{row(t1, "a"), row(t1, "a"), row(t2, "a"), row(t3, "a")}}, [][]bool{{false, false, false, true}}},
+		{"two events interleaved", [][]*kafka.Message{{row(t1, "a"), row(t1, "b"), row(t2, "a"), row(t3, "a"), row(t2, "b"), row(t3, "b")}},
+			[][]bool{{false, false, false, false, false, true}}},
+		{"an event over two batches", [][]*kafka.Message{{row(t1, "a"), row(t1, "b")}, {row(t2, "a"), row(t3, "a")}},
+			[][]bool{{false, false}, {false, true}}},
+		{"a row of an event already complete", [][]*kafka.Message{{row(t1, "a"), row(t2, "a"), row(t3, "a")}, {row(t3, "a")}},
+			[][]bool{{false, false, true}, {false}}},
+		{"a bad record", [][]*kafka.Message{{bad, row(t1, "a"), bad}}, [][]bool{{true, false, false}}},
+	}
+	for _, c := range cases {
+		j, err := NewJoin(nil, nil, JoinOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b, batch := range c.batches {
+			gathered := j.Gather()
+			for i, m := range batch {
+				if got := gathered(m); got != c.want[b][i] {
+					t.Errorf("%s: after record %d of batch %d the batch may go: %v, want %v", c.name, i, b, got, c.want[b][i])
+				}
+			}
+		}
+	}
+}
+
+// TestGatheredTopicsStayBounded: the ids remembered with some of their topics are the most
+// recent ones, at most recentGathered of them.
+func TestGatheredTopicsStayBounded(t *testing.T) {
+	var g gatheredTopics
+	for i := range 10 * recentGathered {
+		g.add(fmt.Sprint(i), schemas.JoinTopics[0])
+	}
+	if len(g.seen) != recentGathered || len(g.order) > 2*recentGathered {
+		t.Fatalf("%d ids remembered in an order of %d, want %d", len(g.seen), len(g.order), recentGathered)
+	}
+	last := fmt.Sprint(10*recentGathered - 1)
+	if g.seen[last] == 0 || g.seen["0"] != 0 {
+		t.Errorf("the newest id is forgotten (%v) or the oldest kept (%v)", g.seen[last], g.seen["0"])
+	}
+	g.add(last, schemas.JoinTopics[1])
+	if !g.add(last, schemas.JoinTopics[2]) {
+		t.Error("a recent id with all topics is not complete")
+	}
+}
+
 // Rows are cut into calls that stay under their budget as encoded, in order, even when
 // the encoder makes them larger than they came: escaped characters in ids and field names.
 func TestJoinCallsStayUnderTheirBudget(t *testing.T) {

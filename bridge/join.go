@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -71,6 +73,8 @@ type Join struct {
 	temporal client.Client
 	// db records rows that reach a per-event workflow after it closed.
 	db *gorm.DB
+	// gathered are the topics of recent event ids the bridge has gathered, for Gather.
+	gathered gatheredTopics
 }
 
 // NewJoin builds the join's router.
@@ -103,6 +107,68 @@ func (j *Join) Route(m *kafka.Message) (Routed, error) {
 		Offset: int64(m.TopicPartition.Offset), CreatedAt: row.CreatedAt, Fields: row.Fields,
 	}
 	return Routed{WorkflowID: workflows.JoinWorkflowID(row.EventID, j.opts.Shards), Msg: m, At: row.CreatedAt, Value: a}, nil
+}
+
+// Gather implements Gatherer: a batch may go once every event id in it has a row on every
+// topic, in this batch or an earlier one the bridge gathered (Join remembers the topics of
+// the last recentGathered ids it saw without all of them). A record that does not decode
+// waits for nothing (it is dead-lettered with the batch); an event id still missing a topic
+// keeps the batch to its window.
+func (j *Join) Gather() func(m *kafka.Message) bool {
+	waiting := map[string]bool{}
+	return func(m *kafka.Message) bool {
+		r, err := j.Route(m)
+		if err != nil {
+			return len(waiting) == 0
+		}
+		a := r.Value.(schemas.JoinArrival)
+		if j.gathered.add(a.EventID, a.Topic) {
+			delete(waiting, a.EventID)
+		} else {
+			waiting[a.EventID] = true
+		}
+		return len(waiting) == 0
+	}
+}
+
+// recentGathered bounds the event ids Join remembers seeing some topics of.
+const recentGathered = 4096
+
+// gatheredTopics remembers which topics the bridge gathered of the event ids it has not
+// seen all topics of yet, the most recent ones.
+type gatheredTopics struct {
+	mu    sync.Mutex
+	seen  map[string]uint8
+	order []string // ids in seen, oldest first; some may have left it
+}
+
+// add notes a row of id on topic and reports whether id has all topics now; an id that
+// has is forgotten, so its next row starts it again (a repeat, or a late row).
+func (g *gatheredTopics) add(id, topic string) bool {
+	i := slices.Index(schemas.JoinTopics, topic)
+	if i < 0 {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seen == nil {
+		g.seen = map[string]uint8{}
+	}
+	all := uint8(1)<<len(schemas.JoinTopics) - 1
+	had, known := g.seen[id]
+	if had|1<<i == all {
+		delete(g.seen, id)
+		return true
+	}
+	g.seen[id] = had | 1<<i
+	if !known {
+		g.order = append(g.order, id)
+	}
+	for len(g.seen) > recentGathered || len(g.order) > 2*recentGathered {
+		delete(g.seen, g.order[0])
+		g.order = g.order[1:]
+	}
+	return false
 }
 
 // Deliver implements Pipeline. A shard takes its rows as Update-with-Start: the server

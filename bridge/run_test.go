@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -183,5 +184,119 @@ func TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder(t *testing.T) {
 		if tp.Offset != n/4 {
 			t.Errorf("partition %d committed at %v, want %d: the last batch's offsets are stored on stop", tp.Partition, tp.Offset, n/4)
 		}
+	}
+}
+
+// threes is a pipeline whose batch is complete with three records: a Gatherer.
+type threes struct {
+	topic   string
+	mu      sync.Mutex
+	batches [][]int64
+}
+
+func (p *threes) Name() string     { return "threes" }
+func (p *threes) Topics() []string { return []string{p.topic} }
+func (p *threes) Route(m *kafka.Message) (bridge.Routed, error) {
+	return bridge.Routed{WorkflowID: "w", Msg: m, At: m.Timestamp}, nil
+}
+
+func (p *threes) Deliver(_ context.Context, _ string, recs []bridge.Routed, _ time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var offs []int64
+	for _, r := range recs {
+		offs = append(offs, int64(r.Msg.TopicPartition.Offset))
+	}
+	p.batches = append(p.batches, offs)
+	return nil
+}
+
+func (p *threes) Gather() func(*kafka.Message) bool {
+	n := 0
+	return func(*kafka.Message) bool { n++; return n%3 == 0 }
+}
+
+func (p *threes) delivered() [][]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.batches)
+}
+
+// TestGatheredBatchGoesBeforeItsWindow: with a gather window of ten minutes, a batch the
+// pipeline calls complete is delivered at once, whole.
+func TestGatheredBatchGoesBeforeItsWindow(t *testing.T) {
+	broker, err := embedded.StartLoopbackBroker(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const topic = "gathered"
+	if err := kafkaio.EnsureTopics(ctx, broker.Address, 1, topic); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(g); err != nil {
+		t.Fatal(err)
+	}
+	p := &threes{topic: topic}
+	opts := bridge.DefaultOptions()
+	opts.Bootstrap, opts.DB, opts.Log, opts.GatherWindow = broker.Address, g, log, 10*time.Minute
+	opts.Ready = make(chan struct{})
+	b, err := bridge.New(p, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-opts.Ready:
+	case <-time.After(time.Minute):
+		t.Fatal("the bridge got no partitions")
+	}
+
+	pr, err := kafkaio.NewProducer(broker.Address, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	tp := topic
+	var msgs []*kafka.Message
+	for i := range 3 {
+		msgs = append(msgs, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tp, Partition: 0}, Value: []byte(fmt.Sprint(i))})
+	}
+	if err := pr.Send(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for n := 0; n < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute the bridge delivered %v: the batch waited for its window", p.delivered())
+		}
+		n = 0
+		for _, batch := range p.delivered() {
+			n += len(batch)
+		}
+		select {
+		case err := <-done:
+			done <- err // for the deferred stop
+			t.Fatalf("bridge ended early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if got := p.delivered(); len(got) != 1 || !slices.Equal(got[0], []int64{0, 1, 2}) {
+		t.Errorf("delivered %v, want one batch of offsets 0, 1 and 2", got)
 	}
 }
