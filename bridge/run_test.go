@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/bridge"
 	"github.com/tributary-dev/tributary/internal/db"
@@ -95,23 +96,38 @@ func (r *recorder) count() int {
 	return n
 }
 
+// bridgeTestbed starts a broker of the test's own with topic over partitions, and a results
+// database for the bridge's input progress; the broker stops when the test ends.
+func bridgeTestbed(ctx context.Context, t *testing.T, topic string, partitions int) (*embedded.Broker, *gorm.DB, *slog.Logger) {
+	t.Helper()
+	broker, err := embedded.StartLoopbackBroker(partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	if err := kafkaio.EnsureTopics(ctx, broker.Address, partitions, topic); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(g); err != nil {
+		t.Fatal(err)
+	}
+	return broker, g, log
+}
+
 // TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder runs a bridge on a real broker
 // over 4 partitions with small batches. It must decode a batch while the one before is
 // being delivered, never deliver to one workflow twice at once, hand each workflow its
 // partition in offset order, deliver every record once, and commit the end of the topic.
 func TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder(t *testing.T) {
-	broker, err := embedded.StartLoopbackBroker(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const topic, n = "pipelined", 8000
-	if err := kafkaio.EnsureTopics(ctx, broker.Address, 4, topic); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
+	broker, g, log := bridgeTestbed(ctx, t, topic, 4)
 	p, err := kafkaio.NewProducer(broker.Address, log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +142,6 @@ func TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder(t *testing.T) {
 	}
 	p.Close()
 
-	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(g); err != nil {
-		t.Fatal(err)
-	}
 	rec := &recorder{topic: topic, delivered: map[string][]int64{}, busy: map[string]bool{}, routed: map[int64]bool{}, later: make(chan struct{})}
 	opts := bridge.DefaultOptions()
 	opts.Bootstrap, opts.DB, opts.Log, opts.MaxBatch = broker.Address, g, log, 500
@@ -225,25 +234,10 @@ func (p *threes) delivered() [][]int64 {
 // TestGatheredBatchGoesBeforeItsWindow: with a gather window of ten minutes, a batch the
 // pipeline calls complete is delivered at once, whole.
 func TestGatheredBatchGoesBeforeItsWindow(t *testing.T) {
-	broker, err := embedded.StartLoopbackBroker(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const topic = "gathered"
-	if err := kafkaio.EnsureTopics(ctx, broker.Address, 1, topic); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	g, err := db.Open(filepath.Join(t.TempDir(), "results.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(g); err != nil {
-		t.Fatal(err)
-	}
+	broker, g, log := bridgeTestbed(ctx, t, topic, 1)
 	p := &threes{topic: topic}
 	opts := bridge.DefaultOptions()
 	opts.Bootstrap, opts.DB, opts.Log, opts.GatherWindow = broker.Address, g, log, 10*time.Minute
