@@ -18,26 +18,16 @@ import (
 // replay takes the same one. Runs started without (every run recorded before, and a run of
 // a bridge older than its worker) ask GetVersion as before.
 //
-// A set is frozen once released. A change made after it is asked with GetVersion by every
-// run, pinned or not, until a new set includes it; a new version of a change in a released
-// set needs a new set as well, or pinned runs would replay into the new branch.
+// A set is frozen once released. A change made after it (unpinned) is asked with GetVersion
+// by every run, pinned or not, until a new set includes it; a new version of a change in a
+// released set needs a new set as well, or pinned runs would replay into the new branch.
 type Pins int
 
 // CurrentPins is the set the bridges start runs with, and runs continue as new with.
 const CurrentPins Pins = 1
 
-// changes are the change ids of the workflows here, each with its newest version: what
-// GetVersion returns in a new run.
-var changes = map[string]workflow.Version{
-	versionInputWatermark:    1,
-	versionWatermarkNextTask: 2,
-	versionStageWatermark:    1,
-	versionRecordedWrites:    1,
-	versionFlushActivity:     1,
-	versionPruneSources:      1,
-}
-
-// pinSets are the released sets.
+// pinSets are the released sets; the one of CurrentPins holds the newest version of every
+// change it names.
 var pinSets = map[Pins]map[string]workflow.Version{
 	1: {
 		versionInputWatermark:    1,
@@ -47,6 +37,19 @@ var pinSets = map[Pins]map[string]workflow.Version{
 		versionFlushActivity:     1,
 		versionPruneSources:      1,
 	},
+}
+
+// unpinned are the changes made since CurrentPins was released, each with its newest
+// version (none yet).
+var unpinned = map[string]workflow.Version{}
+
+// newest is the newest version of a change, which GetVersion gives a new run.
+func newest(changeID string) (workflow.Version, bool) {
+	if v, ok := unpinned[changeID]; ok {
+		return v, true
+	}
+	v, ok := pinSets[CurrentPins][changeID]
+	return v, ok
 }
 
 type pinsKey struct{}
@@ -61,13 +64,13 @@ func withPins(ctx workflow.Context, p Pins) workflow.Context {
 // newer than its worker) fails the workflow task, as GetVersion does for a version it
 // does not support, so that a worker that knows it can run it.
 func version(ctx workflow.Context, changeID string) workflow.Version {
-	newest, ok := changes[changeID]
+	top, ok := newest(changeID)
 	if !ok {
-		panic(fmt.Sprintf("workflow change %q has no newest version in changes", changeID))
+		panic(fmt.Sprintf("workflow change %q is in no pinned set and not unpinned", changeID))
 	}
 	p, _ := ctx.Value(pinsKey{}).(Pins)
 	if p == 0 {
-		return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, newest)
+		return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, top)
 	}
 	set, ok := pinSets[p]
 	if !ok {
@@ -76,5 +79,5 @@ func version(ctx workflow.Context, changeID string) workflow.Version {
 	if v, ok := set[changeID]; ok {
 		return v
 	}
-	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, newest)
+	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, top)
 }
