@@ -28,8 +28,7 @@ type TravelerParams struct {
 	// shard sends the window workflows fewer, larger updates; 0 flushes after every signal.
 	FlushDelay time.Duration
 	State      *TravelerState
-	// Pins are the versions of the code's changes the run takes (CurrentPins for runs the
-	// bridges start and runs continued as new; zero asks GetVersion, as older runs did).
+	// Pins are the versions the run takes, as in JoinParams.
 	Pins Pins `json:",omitzero"`
 }
 

@@ -26,8 +26,7 @@ type WindowParams struct {
 	// at most 2,000 updates per run.
 	MaxUpdates int
 	State      *WindowState
-	// Pins are the versions of the code's changes the run takes (CurrentPins for runs the
-	// bridges start and runs continued as new; zero asks GetVersion, as older runs did).
+	// Pins are the versions the run takes, as in JoinParams.
 	Pins Pins `json:",omitzero"`
 }
 
