@@ -261,7 +261,6 @@ func sendReadings(t *testing.T, env *testenv.Env, rs ...travel.Reading) {
 	}
 }
 
-// sendRows produces one row per topic given (a topic given twice sends a duplicate).
 // requireNoVersionMarkers checks that a run started with pinned versions (by a bridge, or
 // by continue-as-new) recorded no version marker and upserted no search attribute: a
 // per-event join's history is its start, its signals, its workflow tasks, its finish and
@@ -276,6 +275,7 @@ func requireNoVersionMarkers(t *testing.T, h *historypb.History) {
 	}
 }
 
+// sendRows produces one row per topic given (a topic given twice sends a duplicate).
 func sendRows(t *testing.T, env *testenv.Env, id string, topics ...string) {
 	t.Helper()
 	for _, topic := range topics {
