@@ -147,7 +147,7 @@ func (a *Activities) FinishJoins(ctx context.Context, req FinishJoinsRequest) (F
 				return fmt.Errorf("upsert %d joined events: %w", len(joined), err)
 			}
 		}
-		if late, err = notStored(tx, late); err != nil {
+		if late, err = NotStored(tx, late); err != nil {
 			return err
 		}
 		if err := recordLate(tx, schemas.PipelineJoin, late, "duplicate: event already final", now); err != nil {
@@ -192,13 +192,15 @@ func finishedBy(tx *gorm.DB, events []FinishedJoin) (map[string]schemas.JoinedEv
 	return final, nil
 }
 
-// notStored drops the rows that are already stored as their event's own rows: the same
+// NotStored drops the rows that are already stored as their event's own rows: the same
 // record again, not a late one. A shard takes its rows by update, and an update the server
 // lost with a crash is sent again by the bridge; if the lost task had already finished the
 // event (its finish is a local activity), the retried decision may have finished it from
-// fewer rows, and the resent row then reaches a finished event. Each record is in its
-// event or late, never both.
-func notStored(tx *gorm.DB, late []schemas.JoinArrival) ([]schemas.JoinArrival, error) {
+// fewer rows, and the resent row then reaches a finished event. A per-event workflow's
+// rows sent again after a bridge crash, behind the last commit, find it closed, and the
+// bridge records them as late through here. Each record is in its event or late, never
+// both.
+func NotStored(tx *gorm.DB, late []schemas.JoinArrival) ([]schemas.JoinArrival, error) {
 	if len(late) == 0 {
 		return late, nil
 	}

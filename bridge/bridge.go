@@ -73,6 +73,19 @@ type Gatherer interface {
 	Gather() func(m *kafka.Message) bool
 }
 
+// A Holder is a pipeline that may rather have a workflow's records of a batch go with the
+// next batch, and what it brings, than now: the join's per-event workflows, whose event's
+// rows a batch cut through would otherwise reach them in two or three signals, each a
+// workflow task. The bridge holds a workflow's records back once at most, and stores no
+// offset past them until they are delivered. Holding suits only pipelines whose
+// workflows take a partition's records in any order (one workflow per event id): the
+// held records go after later ones of their partition that other workflows took.
+type Holder interface {
+	// Hold reports whether a workflow's records of a batch should wait for the next;
+	// heldBefore says they were held once already, and go now whatever Hold says.
+	Hold(recs []Routed, heldBefore bool) bool
+}
+
 // gatherCheck is how many records of a batch are shown to its Gatherer: batches wait on
 // their window at low rates only, and a busy bridge fills them without waiting.
 const gatherCheck = 256
@@ -198,6 +211,9 @@ type Bridge struct {
 	// against the assignment before it is delivered.
 	rebalances int
 	readyOne   sync.Once
+	// held are the places of the records last held back (Holder), which are not held
+	// again.
+	held map[place]bool
 	// Stats are safe to read while the bridge runs.
 	Stats Stats
 }
@@ -286,6 +302,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			}
 			b.route(next, more, moreEnds)
 		}
+		b.holdBack(next)
 		if len(next.batch) > 0 {
 			inflight = b.start(ctx, next)
 		} else {
@@ -408,6 +425,9 @@ type routed struct {
 	rebalances int
 	// seen holds the place of every record in batch.
 	seen map[place]bool
+	// heldFrom is, per partition with records held back for the next batch (Holder), the
+	// first held offset: the batch stores no offset, and notes no progress, past it.
+	heldFrom map[partition]kafka.Offset
 }
 
 // flight is a routed batch whose deliveries run.
@@ -469,6 +489,68 @@ func (b *Bridge) start(ctx context.Context, r *routed) *flight {
 	return f
 }
 
+// holdBack takes out of a routed batch the records of workflows a Holder pipeline calls
+// incomplete, unless some of them were held back before, and carries them into the next
+// batch, with the partition ends polled after them.
+func (b *Bridge) holdBack(r *routed) {
+	h, ok := b.pipeline.(Holder)
+	if !ok {
+		return
+	}
+	before := b.held
+	b.held = map[place]bool{}
+	r.order = slices.DeleteFunc(r.order, func(id string) bool {
+		recs := r.groups[id]
+		heldBefore := slices.ContainsFunc(recs, func(rec Routed) bool { return before[placeOf(rec.Msg)] })
+		if !h.Hold(recs, heldBefore) || heldBefore {
+			return false
+		}
+		for _, rec := range recs {
+			b.held[placeOf(rec.Msg)] = true
+		}
+		delete(r.groups, id)
+		return true
+	})
+	if len(b.held) == 0 {
+		return
+	}
+	r.heldFrom = map[partition]kafka.Offset{}
+	var held []*kafka.Message
+	keep, at := r.batch[:0:0], []time.Time(nil)
+	for i, m := range r.batch {
+		if !b.held[placeOf(m)] {
+			keep, at = append(keep, m), append(at, r.at[i])
+			continue
+		}
+		held = append(held, m)
+		if _, ok := r.heldFrom[partitionOf(m)]; !ok {
+			r.heldFrom[partitionOf(m)] = m.TopicPartition.Offset // a partition's records come in offset order
+		}
+	}
+	r.batch, r.at = keep, at
+	// Held records precede what the next poll fetches, so they go first, in the order
+	// they came; an end polled after them holds once they are delivered.
+	b.carried = append(held, b.carried...)
+	r.ends = slices.DeleteFunc(r.ends, func(e kafka.PartitionEOF) bool {
+		if _, ok := r.heldFrom[partition{*e.Topic, e.Partition}]; ok {
+			b.carriedEnds = append(b.carriedEnds, e)
+			return true
+		}
+		return false
+	})
+}
+
+// storedOffsets are the offsets a batch stores: those after its records, but for
+// partitions with records held back, whose stored offset is the first held one.
+func storedOffsets(offsets []kafka.TopicPartition, heldFrom map[partition]kafka.Offset) []kafka.TopicPartition {
+	for i, tp := range offsets {
+		if from, ok := heldFrom[partition{*tp.Topic, tp.Partition}]; ok && tp.Offset > from {
+			offsets[i].Offset = from
+		}
+	}
+	return offsets
+}
+
 // keepAssigned drops from a routed batch the records of partitions the bridge no longer
 // owns.
 func (b *Bridge) keepAssigned(r *routed) {
@@ -523,8 +605,8 @@ func (b *Bridge) finish(ctx context.Context, f *flight) error {
 	}
 	b.Stats.Signals.Add(int64(len(f.order)))
 	b.Stats.Batches.Add(1)
-	if len(f.batch) > 0 {
-		if _, err := b.consumer.StoreOffsets(nextOffsets(f.batch)); err != nil {
+	if offsets := storedOffsets(nextOffsets(f.batch), f.heldFrom); len(offsets) > 0 {
+		if _, err := b.consumer.StoreOffsets(offsets); err != nil {
 			var ke kafka.Error
 			if !errors.As(err, &ke) || (ke.Code() != kafka.ErrState && ke.Code() != kafka.ErrUnknownPartition) {
 				return fmt.Errorf("bridge %s: store offsets: %w", b.pipeline.Name(), err)
@@ -535,7 +617,9 @@ func (b *Bridge) finish(ctx context.Context, f *flight) error {
 		}
 	}
 	for i, m := range f.batch {
-		b.progress.delivered(m, f.at[i])
+		if from, ok := f.heldFrom[partitionOf(m)]; !ok || m.TopicPartition.Offset < from {
+			b.progress.delivered(m, f.at[i])
+		}
 	}
 	b.reachedEnds(f.ends)
 	return nil
@@ -730,6 +814,10 @@ type place struct {
 	topic     string
 	partition int32
 	offset    kafka.Offset
+}
+
+func partitionOf(m *kafka.Message) partition {
+	return partition{*m.TopicPartition.Topic, m.TopicPartition.Partition}
 }
 
 func placeOf(m *kafka.Message) place {

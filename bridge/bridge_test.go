@@ -137,6 +137,49 @@ func TestJoinBatchGoesOnceEveryEventHasAllTopics(t *testing.T) {
 	}
 }
 
+// TestJoinHoldsAnEventMissingATopicOnce: with one workflow per event id, an event's rows
+// that miss a topic wait for the next batch, once; rows of an event that went without all
+// its topics go at once (they may complete it); shards hold nothing.
+func TestJoinHoldsAnEventMissingATopicOnce(t *testing.T) {
+	rows := func(id string, topics ...string) []Routed {
+		var recs []Routed
+		for _, topic := range topics {
+			recs = append(recs, Routed{WorkflowID: id, Value: schemas.JoinArrival{EventID: id, Topic: topic}})
+		}
+		return recs
+	}
+	t1, t2, t3 := schemas.JoinTopics[0], schemas.JoinTopics[1], schemas.JoinTopics[2]
+	j, err := NewJoin(nil, nil, JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name       string
+		recs       []Routed
+		heldBefore bool
+		want       bool
+	}{
+		{"a complete event", rows("a", t1, t2, t3), false, false},
+		{"an event missing a topic", rows("b", t1, t2), false, true},
+		{"its rows held once", rows("b", t1, t2), true, false},
+		{"its last row, after they went", rows("b", t3), false, false},
+		{"a repeat once the event had every topic", rows("b", t3), false, true},
+		{"another event's first row", rows("c", t2), false, true},
+	}
+	for _, s := range steps {
+		if got := j.Hold(s.recs, s.heldBefore); got != s.want {
+			t.Errorf("%s: hold %v, want %v", s.name, got, s.want)
+		}
+	}
+	sharded, err := NewJoin(nil, nil, JoinOptions{Shards: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sharded.Hold(rows("b", t1), false) {
+		t.Error("a shard's rows held: a shard takes a partition's rows in offset order")
+	}
+}
+
 // TestGatheredTopicsStayBounded: the ids remembered with some of their topics are the most
 // recent ones, at most recentGathered of them.
 func TestGatheredTopicsStayBounded(t *testing.T) {

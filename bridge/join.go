@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
 
+	"github.com/tributary-dev/tributary/activities"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
 )
@@ -75,6 +76,9 @@ type Join struct {
 	db *gorm.DB
 	// gathered are the topics of recent event ids the bridge has gathered, for Gather.
 	gathered gatheredTopics
+	// sent are the topics of recent event ids that went to their workflow without all
+	// of them, for Hold.
+	sent gatheredTopics
 }
 
 // NewJoin builds the join's router.
@@ -131,6 +135,31 @@ func (j *Join) Gather() func(m *kafka.Message) bool {
 	}
 }
 
+// Hold implements Holder: with one workflow per event id, an event's rows of a batch that
+// miss a topic wait for the next batch, unless rows of the event went without all topics
+// before (these may be the ones it misses). Shards take a partition's rows in offset
+// order, and hold nothing.
+func (j *Join) Hold(recs []Routed, heldBefore bool) bool {
+	if j.opts.Shards > 0 {
+		return false
+	}
+	id := recs[0].Value.(schemas.JoinArrival).EventID
+	var topics []string
+	for _, r := range recs {
+		topics = append(topics, r.Value.(schemas.JoinArrival).Topic)
+	}
+	partial := j.sent.has(id)
+	if !heldBefore && !partial && !hasAllTopics(topics) {
+		return true
+	}
+	if heldBefore || partial {
+		for _, t := range topics {
+			j.sent.add(id, t) // forgets the id once it has every topic
+		}
+	}
+	return false
+}
+
 // recentGathered bounds the event ids Join remembers seeing some topics of.
 const recentGathered = 4096
 
@@ -140,6 +169,24 @@ type gatheredTopics struct {
 	mu    sync.Mutex
 	seen  map[string]uint8
 	order []string // ids in seen, oldest first; some may have left it
+}
+
+// has reports whether id is remembered with some of its topics.
+func (g *gatheredTopics) has(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.seen[id]
+	return ok
+}
+
+// hasAllTopics reports whether topics hold every join topic.
+func hasAllTopics(topics []string) bool {
+	for _, t := range schemas.JoinTopics {
+		if !slices.Contains(topics, t) {
+			return false
+		}
+	}
+	return true
 }
 
 // add notes a row of id on topic and reports whether id has all topics now; an id that
@@ -301,14 +348,17 @@ func encodedArrivalSize(a schemas.JoinArrival) int {
 	return n
 }
 
-// recordLate records the rows of an event already final in late_records.
+// recordLate records the rows of an event already final in late_records, but for the
+// event's own rows sent again after a crash, behind the last commit.
 func (j *Join) recordLate(ctx context.Context, chunks [][]schemas.JoinArrival) error {
+	late, err := activities.NotStored(j.db.WithContext(ctx), slices.Concat(chunks...))
+	if err != nil {
+		return err
+	}
 	var rows []schemas.LateRecord
 	now := time.Now().UTC()
-	for _, c := range chunks {
-		for _, a := range c {
-			rows = append(rows, schemas.LateRecord{Topic: a.Topic, Partition: a.Partition, Offset: a.Offset, Pipeline: schemas.PipelineJoin, Key: a.EventID, Reason: reasonEventFinal, At: now})
-		}
+	for _, a := range late {
+		rows = append(rows, schemas.LateRecord{Topic: a.Topic, Partition: a.Partition, Offset: a.Offset, Pipeline: schemas.PipelineJoin, Key: a.EventID, Reason: reasonEventFinal, At: now})
 	}
 	return recordLate(ctx, j.db, rows, nil)
 }

@@ -294,3 +294,133 @@ func TestGatheredBatchGoesBeforeItsWindow(t *testing.T) {
 		t.Errorf("delivered %v, want one batch of offsets 0, 1 and 2", got)
 	}
 }
+
+// pairs is a Holder pipeline: a record's value names its workflow, which is complete with
+// two records. A delivery to block waits until the bridge stops.
+type pairs struct {
+	topic     string
+	block     string
+	blocked   chan struct{}
+	mu        sync.Mutex
+	delivered map[string][][]int64
+}
+
+func newPairs(topic, block string) *pairs {
+	return &pairs{topic: topic, block: block, blocked: make(chan struct{}), delivered: map[string][][]int64{}}
+}
+
+func (p *pairs) Name() string     { return "pairs" }
+func (p *pairs) Topics() []string { return []string{p.topic} }
+func (p *pairs) Route(m *kafka.Message) (bridge.Routed, error) {
+	return bridge.Routed{WorkflowID: string(m.Value), Msg: m, At: m.Timestamp}, nil
+}
+func (p *pairs) Hold(recs []bridge.Routed, _ bool) bool { return len(recs) < 2 }
+
+func (p *pairs) Deliver(ctx context.Context, id string, recs []bridge.Routed, _ time.Time) error {
+	var offs []int64
+	for _, r := range recs {
+		offs = append(offs, int64(r.Msg.TopicPartition.Offset))
+	}
+	p.mu.Lock()
+	p.delivered[id] = append(p.delivered[id], offs)
+	p.mu.Unlock()
+	if id == p.block {
+		close(p.blocked)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (p *pairs) deliveries(id string) [][]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.delivered[id])
+}
+
+// TestHeldRecordsGoWholeAndHoldTheOffsets: batches of three records cut through workflows
+// of two (a b a | b c c), and the bridge holds an incomplete workflow's records for the
+// next batch, which delivers both at once. While a held record is undelivered, no stored
+// offset passes it, though a later record of its partition (a's second) is delivered: a
+// bridge stopped with the held workflow's delivery unfinished commits the offset of that
+// workflow's first record, and the next bridge of the group delivers it.
+func TestHeldRecordsGoWholeAndHoldTheOffsets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const topic = "held"
+	broker, g, log := bridgeTestbed(ctx, t, topic, 1)
+	pr, err := kafkaio.NewProducer(broker.Address, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	tp := topic
+	var msgs []*kafka.Message
+	for _, id := range []string{"a", "b", "a", "b", "c", "c"} {
+		msgs = append(msgs, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tp, Partition: 0}, Value: []byte(id)})
+	}
+	if err := pr.Send(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	run := func(p *pairs, until func() bool) {
+		t.Helper()
+		opts := bridge.DefaultOptions()
+		opts.Bootstrap, opts.DB, opts.Log, opts.MaxBatch = broker.Address, g, log, 3
+		b, err := bridge.New(p, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- b.Run(runCtx) }()
+		deadline := time.Now().Add(time.Minute)
+		for !until() {
+			if time.Now().After(deadline) {
+				stop()
+				<-done
+				t.Fatal("after a minute the bridge had not delivered what the test waits for")
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("bridge ended early: %v", err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first := newPairs(topic, "b")
+	run(first, func() bool {
+		select {
+		case <-first.blocked:
+			return true
+		default:
+			return false
+		}
+	})
+	if got := first.deliveries("a"); len(got) != 1 || !slices.Equal(got[0], []int64{0, 2}) {
+		t.Errorf("a got %v, want one delivery of offsets 0 and 2", got)
+	}
+	if got := first.deliveries("b"); len(got) != 1 || !slices.Equal(got[0], []int64{1, 3}) {
+		t.Errorf("b got %v, want one delivery of offsets 1 and 3: held records go with the rest", got)
+	}
+	parts, err := kafkaio.GroupOffsets(ctx, broker.Address, bridge.GroupID("pairs"), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 1 || parts[0].Offset != 1 {
+		t.Fatalf("committed %v, want offset 1: the first record b's unfinished delivery holds", parts)
+	}
+
+	second := newPairs(topic, "")
+	run(second, func() bool { return len(second.deliveries("c")) > 0 })
+	if got := second.deliveries("b"); len(got) != 1 || !slices.Equal(got[0], []int64{1, 3}) {
+		t.Errorf("the next bridge gave b %v, want offsets 1 and 3", got)
+	}
+	if got := second.deliveries("c"); len(got) != 1 || !slices.Equal(got[0], []int64{4, 5}) {
+		t.Errorf("the next bridge gave c %v, want offsets 4 and 5", got)
+	}
+}
