@@ -212,8 +212,9 @@ type Bridge struct {
 	rebalances int
 	readyOne   sync.Once
 	// held are the places of the records last held back (Holder), which are not held
-	// again.
-	held map[place]bool
+	// again; ahead, per partition, what was delivered past them (settle).
+	held  map[place]bool
+	ahead map[partition]*ahead
 	// Stats are safe to read while the bridge runs.
 	Stats Stats
 }
@@ -242,7 +243,7 @@ func New(p Pipeline, opts Options) (*Bridge, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("bridge %s: admin client: %w", p.Name(), err)
 	}
-	return &Bridge{opts: opts, pipeline: p, consumer: c, progress: prog}, nil
+	return &Bridge{opts: opts, pipeline: p, consumer: c, progress: prog, ahead: map[partition]*ahead{}}, nil
 }
 
 // Pipeline is the pipeline the bridge feeds.
@@ -540,15 +541,60 @@ func (b *Bridge) holdBack(r *routed) {
 	})
 }
 
-// storedOffsets are the offsets a batch stores: those after its records, but for
-// partitions with records held back, whose stored offset is the first held one.
-func storedOffsets(offsets []kafka.TopicPartition, heldFrom map[partition]kafka.Offset) []kafka.TopicPartition {
-	for i, tp := range offsets {
-		if from, ok := heldFrom[partition{*tp.Topic, tp.Partition}]; ok && tp.Offset > from {
-			offsets[i].Offset = from
+// ahead is what a partition delivered past a record held back (Holder): the offset after
+// it, and its records with their event times. It is stored and noted once no record
+// before it is held.
+type ahead struct {
+	next kafka.Offset
+	recs []*kafka.Message
+	at   []time.Time
+}
+
+// settle notes the input progress of a delivered batch and returns the offsets it stores:
+// per partition, the one after its records, or after the records delivered past a held
+// one once that is delivered too; with a record held back, the first held one.
+func (b *Bridge) settle(f *flight) []kafka.TopicPartition {
+	for i, m := range f.batch {
+		k := partitionOf(m)
+		if from, held := f.heldFrom[k]; held && m.TopicPartition.Offset > from {
+			a := b.aheadOf(k)
+			a.recs, a.at = append(a.recs, m), append(a.at, f.at[i])
+			continue
 		}
+		b.progress.delivered(m, f.at[i])
+	}
+	next := map[partition]kafka.Offset{}
+	for _, tp := range nextOffsets(f.batch) {
+		next[partition{*tp.Topic, tp.Partition}] = tp.Offset
+	}
+	for k, a := range b.ahead {
+		next[k] = max(next[k], a.next)
+	}
+	offsets := make([]kafka.TopicPartition, 0, len(next))
+	for k, off := range next {
+		if from, held := f.heldFrom[k]; held {
+			if off > from {
+				b.aheadOf(k).next = max(b.ahead[k].next, off)
+				off = from
+			}
+		} else if a, ok := b.ahead[k]; ok {
+			for i, m := range a.recs {
+				b.progress.delivered(m, a.at[i])
+			}
+			delete(b.ahead, k)
+		}
+		topic := k.topic
+		offsets = append(offsets, kafka.TopicPartition{Topic: &topic, Partition: k.part, Offset: off})
 	}
 	return offsets
+}
+
+// aheadOf returns the partition's ahead, made if it has none.
+func (b *Bridge) aheadOf(k partition) *ahead {
+	if b.ahead[k] == nil {
+		b.ahead[k] = &ahead{}
+	}
+	return b.ahead[k]
 }
 
 // keepAssigned drops from a routed batch the records of partitions the bridge no longer
@@ -605,7 +651,7 @@ func (b *Bridge) finish(ctx context.Context, f *flight) error {
 	}
 	b.Stats.Signals.Add(int64(len(f.order)))
 	b.Stats.Batches.Add(1)
-	if offsets := storedOffsets(nextOffsets(f.batch), f.heldFrom); len(offsets) > 0 {
+	if offsets := b.settle(f); len(offsets) > 0 {
 		if _, err := b.consumer.StoreOffsets(offsets); err != nil {
 			var ke kafka.Error
 			if !errors.As(err, &ke) || (ke.Code() != kafka.ErrState && ke.Code() != kafka.ErrUnknownPartition) {
@@ -614,11 +660,6 @@ func (b *Bridge) finish(ctx context.Context, f *flight) error {
 			// The partitions moved while the batch waited: their next owner delivers from the
 			// last commit again, and the workflows recognise what they applied.
 			b.opts.Log.Info("bridge: partitions moved during a batch", "pipeline", b.pipeline.Name())
-		}
-	}
-	for i, m := range f.batch {
-		if from, ok := f.heldFrom[partitionOf(m)]; !ok || m.TopicPartition.Offset < from {
-			b.progress.delivered(m, f.at[i])
 		}
 	}
 	b.reachedEnds(f.ends)
@@ -893,6 +934,9 @@ func (b *Bridge) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		b.commit(b.opts.Log)
 		b.progress.revoked(e.Partitions)
 		b.dropCarried(e.Partitions)
+		for _, tp := range e.Partitions {
+			delete(b.ahead, partition{*tp.Topic, tp.Partition})
+		}
 		b.rebalances++
 	}
 	return nil

@@ -423,4 +423,31 @@ func TestHeldRecordsGoWholeAndHoldTheOffsets(t *testing.T) {
 	if got := second.deliveries("c"); len(got) != 1 || !slices.Equal(got[0], []int64{4, 5}) {
 		t.Errorf("the next bridge gave c %v, want offsets 4 and 5", got)
 	}
+	committed := func(want kafka.Offset, why string) {
+		t.Helper()
+		parts, err := kafkaio.GroupOffsets(ctx, broker.Address, bridge.GroupID("pairs"), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parts) != 1 || parts[0].Offset != want {
+			t.Fatalf("committed %v, want offset %d: %s", parts, want, why)
+		}
+	}
+	committed(6, "the end")
+
+	// x y x: y is held, x delivered past it; y's pair never comes, and y goes alone in
+	// the next batch, which holds nothing past it: the commit then reaches past x too.
+	msgs = msgs[:0]
+	for _, id := range []string{"x", "y", "x"} {
+		msgs = append(msgs, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tp, Partition: 0}, Value: []byte(id)})
+	}
+	if err := pr.Send(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	third := newPairs(topic, "")
+	run(third, func() bool { return len(third.deliveries("y")) > 0 })
+	if got := third.deliveries("y"); len(got) != 1 || !slices.Equal(got[0], []int64{7}) {
+		t.Errorf("y got %v, want offset 7 once", got)
+	}
+	committed(9, "the end, past what was delivered beside the held record")
 }
