@@ -119,6 +119,36 @@ func bridgeTestbed(ctx context.Context, t *testing.T, topic string, partitions i
 	return broker, g, log
 }
 
+// runBridgeUntil runs a bridge of p until until says so, polling, for a minute at most,
+// and stops it.
+func runBridgeUntil(ctx context.Context, t *testing.T, p bridge.Pipeline, opts bridge.Options, until func() bool) {
+	t.Helper()
+	b, err := bridge.New(p, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	deadline := time.Now().Add(time.Minute)
+	for !until() {
+		if time.Now().After(deadline) {
+			stop()
+			<-done
+			t.Fatal("after a minute the bridge had not delivered what the test waits for")
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("bridge ended early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder runs a bridge on a real broker
 // over 4 partitions with small batches. It must decode a batch while the one before is
 // being delivered, never deliver to one workflow twice at once, hand each workflow its
@@ -145,25 +175,7 @@ func TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder(t *testing.T) {
 	rec := &recorder{topic: topic, delivered: map[string][]int64{}, busy: map[string]bool{}, routed: map[int64]bool{}, later: make(chan struct{})}
 	opts := bridge.DefaultOptions()
 	opts.Bootstrap, opts.DB, opts.Log, opts.MaxBatch = broker.Address, g, log, 500
-	b, err := bridge.New(rec, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
-	deadline := time.Now().Add(time.Minute)
-	for rec.count() < n && time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("bridge ended early: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runBridgeUntil(ctx, t, rec, opts, func() bool { return rec.count() >= n })
 
 	select {
 	case <-rec.later:
@@ -366,30 +378,7 @@ func TestHeldRecordsGoWholeAndHoldTheOffsets(t *testing.T) {
 		t.Helper()
 		opts := bridge.DefaultOptions()
 		opts.Bootstrap, opts.DB, opts.Log, opts.MaxBatch = broker.Address, g, log, 3
-		b, err := bridge.New(p, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runCtx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- b.Run(runCtx) }()
-		deadline := time.Now().Add(time.Minute)
-		for !until() {
-			if time.Now().After(deadline) {
-				stop()
-				<-done
-				t.Fatal("after a minute the bridge had not delivered what the test waits for")
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("bridge ended early: %v", err)
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-		stop()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		runBridgeUntil(ctx, t, p, opts, until)
 	}
 
 	first := newPairs(topic, "b")
