@@ -73,8 +73,8 @@ type Gatherer interface {
 	Gather() func(m *kafka.Message) bool
 }
 
-// A Holder is a pipeline that may rather have a workflow's records of a batch go with the
-// next batch, and what it brings, than now: the join's per-event workflows, whose event's
+// A Holder is a pipeline that may want a workflow's records of a batch to wait for the
+// next batch and go with what it brings: the join's per-event workflows, whose event's
 // rows a batch cut through would otherwise reach them in two or three signals, each a
 // workflow task. The bridge holds a workflow's records back once at most, and stores no
 // offset past them until they are delivered. Holding suits only pipelines whose
