@@ -119,9 +119,21 @@ func bridgeTestbed(ctx context.Context, t *testing.T, topic string, partitions i
 	return broker, g, log
 }
 
+// sendValues produces one record per value to partition 0 of topic, in order.
+func sendValues(ctx context.Context, t *testing.T, pr *kafkaio.Producer, topic string, values ...string) {
+	t.Helper()
+	msgs := make([]*kafka.Message, len(values))
+	for i, v := range values {
+		msgs[i] = &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Value: []byte(v)}
+	}
+	if err := pr.Send(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // runBridgeUntil runs a bridge of p until until says so, polling, for a minute at most,
-// and stops it.
-func runBridgeUntil(ctx context.Context, t *testing.T, p bridge.Pipeline, opts bridge.Options, until func() bool) {
+// and stops it; what names what until waits for, for the failure.
+func runBridgeUntil(ctx context.Context, t *testing.T, p bridge.Pipeline, opts bridge.Options, what string, until func() bool) {
 	t.Helper()
 	b, err := bridge.New(p, opts)
 	if err != nil {
@@ -135,7 +147,7 @@ func runBridgeUntil(ctx context.Context, t *testing.T, p bridge.Pipeline, opts b
 		if time.Now().After(deadline) {
 			stop()
 			<-done
-			t.Fatal("after a minute the bridge had not delivered what the test waits for")
+			t.Fatalf("after a minute the bridge had not %s", what)
 		}
 		select {
 		case err := <-done:
@@ -175,7 +187,7 @@ func TestBridgeDecodesTheNextBatchWhileDeliveringAndKeepsOrder(t *testing.T) {
 	rec := &recorder{topic: topic, delivered: map[string][]int64{}, busy: map[string]bool{}, routed: map[int64]bool{}, later: make(chan struct{})}
 	opts := bridge.DefaultOptions()
 	opts.Bootstrap, opts.DB, opts.Log, opts.MaxBatch = broker.Address, g, log, 500
-	runBridgeUntil(ctx, t, rec, opts, func() bool { return rec.count() >= n })
+	runBridgeUntil(ctx, t, rec, opts, "delivered every record", func() bool { return rec.count() >= n })
 
 	select {
 	case <-rec.later:
@@ -250,58 +262,23 @@ func TestGatheredBatchGoesBeforeItsWindow(t *testing.T) {
 	defer cancel()
 	const topic = "gathered"
 	broker, g, log := bridgeTestbed(ctx, t, topic, 1)
-	p := &threes{topic: topic}
-	opts := bridge.DefaultOptions()
-	opts.Bootstrap, opts.DB, opts.Log, opts.GatherWindow = broker.Address, g, log, 10*time.Minute
-	opts.Ready = make(chan struct{})
-	b, err := bridge.New(p, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	select {
-	case <-opts.Ready:
-	case <-time.After(time.Minute):
-		t.Fatal("the bridge got no partitions")
-	}
-
 	pr, err := kafkaio.NewProducer(broker.Address, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	tp := topic
-	var msgs []*kafka.Message
-	for i := range 3 {
-		msgs = append(msgs, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tp, Partition: 0}, Value: []byte(fmt.Sprint(i))})
-	}
-	if err := pr.Send(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for n := 0; n < 3; {
-		if time.Now().After(deadline) {
-			t.Fatalf("after a minute the bridge delivered %v: the batch waited for its window", p.delivered())
-		}
-		n = 0
+	sendValues(ctx, t, pr, topic, "0", "1", "2")
+	p := &threes{topic: topic}
+	opts := bridge.DefaultOptions()
+	// Both windows long: only the Gatherer can send the batch within the test's minute.
+	opts.Bootstrap, opts.DB, opts.Log, opts.GatherWindow, opts.BatchWindow = broker.Address, g, log, 10*time.Minute, 10*time.Minute
+	runBridgeUntil(ctx, t, p, opts, "delivered its three records: the batch waited for its window", func() bool {
+		n := 0
 		for _, batch := range p.delivered() {
 			n += len(batch)
 		}
-		select {
-		case err := <-done:
-			done <- err // for the deferred stop
-			t.Fatalf("bridge ended early: %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return n >= 3
+	})
 	if got := p.delivered(); len(got) != 1 || !slices.Equal(got[0], []int64{0, 1, 2}) {
 		t.Errorf("delivered %v, want one batch of offsets 0, 1 and 2", got)
 	}
@@ -366,19 +343,12 @@ func TestHeldRecordsGoWholeAndHoldTheOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	tp := topic
-	var msgs []*kafka.Message
-	for _, id := range []string{"a", "b", "a", "b", "c", "c"} {
-		msgs = append(msgs, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tp, Partition: 0}, Value: []byte(id)})
-	}
-	if err := pr.Send(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
+	sendValues(ctx, t, pr, topic, "a", "b", "a", "b", "c", "c")
 	run := func(p *pairs, until func() bool) {
 		t.Helper()
 		opts := bridge.DefaultOptions()
 		opts.Bootstrap, opts.DB, opts.Log, opts.MaxBatch = broker.Address, g, log, 3
-		runBridgeUntil(ctx, t, p, opts, until)
+		runBridgeUntil(ctx, t, p, opts, "delivered what the test waits for", until)
 	}
 
 	first := newPairs(topic, "b")
@@ -426,13 +396,7 @@ func TestHeldRecordsGoWholeAndHoldTheOffsets(t *testing.T) {
 
 	// x y x: y is held, x delivered past it; y's pair never comes, and y goes alone in
 	// the next batch, which holds nothing past it: the commit then reaches past x too.
-	msgs = msgs[:0]
-	for _, id := range []string{"x", "y", "x"} {
-		msgs = append(msgs, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &tp, Partition: 0}, Value: []byte(id)})
-	}
-	if err := pr.Send(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
+	sendValues(ctx, t, pr, topic, "x", "y", "x")
 	third := newPairs(topic, "")
 	run(third, func() bool { return len(third.deliveries("y")) > 0 })
 	if got := third.deliveries("y"); len(got) != 1 || !slices.Equal(got[0], []int64{7}) {
