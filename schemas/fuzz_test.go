@@ -123,3 +123,38 @@ func FuzzCheckFields(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeEnvelope: what the envelope fast path accepts, the json decoder accepts too, and
+// reads to the same row.
+func FuzzDecodeEnvelope(f *testing.F) {
+	const good = `{"v":1,"id":"e1","created_at":"2026-01-01T00:00:00.5+02:00","fields":{"a":3,"b":null,"c":-1.25e-3}}`
+	for _, s := range []string{
+		good, `{}`, ` { "v" : 1 } `, "{\n\t\"id\":\"x\",\r\n\"v\":1}", `{"fields":{}}`, `{"fields":{ }}`,
+		`{"V":1}`, `{"Id":"e1"}`, `{"v":1,"v":2}`, `{"id":"a","id":"b"}`, `{"v":01}`, `{"v":1.0}`, `{"v":-1}`,
+		`{"v":1234567890}`, `{"v":1}x`, `{"v":1},`, `{"v":1,}`, `{,"v":1}`, `{"id":"a\"b"}`, `{"id":"\u0065"}`,
+		"{\"id\":\"a\tb\"}", `{"id":null}`, `{"created_at":"2026-13-01T00:00:00Z"}`, `{"created_at":"2026-01-01"}`,
+		`{"created_at":null}`, `{"fields":[1]}`, `{"fields":{"a":"1"}}`, `{"fields":{"a":1,"a":2}}`,
+		`{"fields":{"a":-0}}`, `{"fields":{"a":-}}`, `{"fields":{"a":1.}}`, `{"fields":{"a":.5}}`, `{"fields":{"a":1e}}`,
+		`{"fields":{"a":1E+5}}`, `{"fields":{"a":00}}`, `{"fields":{"a":nul}}`, `{"fields":{"a\\b":1}}`,
+		`{"fields":{"a":1,}}`, `{"fields":{"a" 1}}`, `{"fields":null}`, `{"extra":1}`, `[]`, `"x"`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		if !utf8.Valid(value) {
+			return // CheckRecord turns it away first
+		}
+		got, ok := decodeEnvelope(value)
+		if !ok {
+			return
+		}
+		want, err := decodeEnvelopeJSON(value)
+		if err != nil {
+			t.Fatalf("fast path took %q, the decoder says %v", value, err)
+		}
+		if got.Version != want.Version || got.EventID != want.EventID || !got.CreatedAt.Equal(want.CreatedAt) ||
+			got.CreatedAt.String() != want.CreatedAt.String() || !bytes.Equal(got.Fields, want.Fields) {
+			t.Fatalf("%q: fast path read %+v, the decoder %+v", value, got, want)
+		}
+	})
+}

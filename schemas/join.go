@@ -35,20 +35,22 @@ const MaxEventIDLen = 200
 // A numeric id becomes the string the original's ack consumer made of it, str(int(id)).
 // The error says what is wrong, for the dead-letter header.
 func DecodeJoinRow(key, value []byte, recordTime time.Time) (JoinRow, error) {
-	var r JoinRow
 	if err := CheckRecord(value); err != nil {
-		return r, err
+		return JoinRow{}, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(value))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		if !isFlatRow(value) {
-			return r, fmt.Errorf("not a join row: %w", err)
+	r, plain := decodeEnvelope(value)
+	if !plain {
+		var err error
+		if r, err = decodeEnvelopeJSON(value); err != nil {
+			if !isFlatRow(value) {
+				return r, fmt.Errorf("not a join row: %w", err)
+			}
+			if r, err = decodeFlatRow(value, recordTime); err != nil {
+				return r, fmt.Errorf("not a join row: %w", err)
+			}
 		}
-		if r, err = decodeFlatRow(value, recordTime); err != nil {
-			return r, fmt.Errorf("not a join row: %w", err)
-		}
-	} else if r.Version != RecordVersion {
+	}
+	if r.Version != RecordVersion {
 		return r, fmt.Errorf("schema version %d, want %d", r.Version, RecordVersion)
 	}
 	if r.EventID == "" || len(r.EventID) > MaxEventIDLen || strings.ContainsAny(r.EventID, "\x00/") {
@@ -67,6 +69,16 @@ func DecodeJoinRow(key, value []byte, recordTime time.Time) (JoinRow, error) {
 		return r, err
 	}
 	return r, nil
+}
+
+// decodeEnvelopeJSON reads the versioned envelope with the json decoder, which takes any
+// spelling of it (escapes, member names in another case) and says what is wrong.
+func decodeEnvelopeJSON(value []byte) (JoinRow, error) {
+	var r JoinRow
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&r)
+	return r, err
 }
 
 var errFieldsNotObject = errors.New("fields must be a JSON object")
@@ -116,7 +128,8 @@ func checkFields(raw []byte) error {
 			for end < len(raw) && isNumberByte(raw[end]) {
 				end++
 			}
-			if _, err := strconv.ParseFloat(string(raw[i:end]), 64); err != nil {
+			// Without an exponent, fewer than 309 digits are within float64's range.
+			if num := raw[i:end]; (bytes.ContainsAny(num, "eE") || len(num) > 300) && !parsesAsFloat(num) {
 				return fmt.Errorf("field %q: %s is out of range", memberName(name), raw[i:end])
 			}
 			i = end
@@ -124,6 +137,11 @@ func checkFields(raw []byte) error {
 			return fmt.Errorf("field %q must be a number or null", memberName(name))
 		}
 	}
+}
+
+func parsesAsFloat(num []byte) bool {
+	_, err := strconv.ParseFloat(string(num), 64)
+	return err == nil
 }
 
 // skipSpace returns the index of the first byte at or after i that is not JSON white space.

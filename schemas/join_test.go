@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +99,32 @@ func TestDecodeJoinRowTakesTheOriginalFlatShape(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The rows the project's own producers write, and any JSON encoder's plain output, take the
+// fast path: if they did not, every row would quietly pay for the json decoder again.
+func TestCanonicalRowsTakeTheFastPath(t *testing.T) {
+	at := time.Date(2026, 11, 25, 2, 30, 0, 123456789, time.UTC)
+	for _, value := range []string{
+		string(mustMarshal(t, JoinRow{Version: RecordVersion, EventID: "e1", CreatedAt: at, Fields: []byte(`{"feature1":3,"feature2":null,"feature3":-0.5e-7}`)})),
+		`{"v": 1, "id": "e1", "created_at": "2026-11-25T02:30:00.123456789Z", "fields": {"feature1": 3, "feature2": null}}`,
+		"{\n  \"fields\": {},\n  \"created_at\": \"2026-11-25T03:30:00+01:00\",\n  \"id\": \"e1\",\n  \"v\": 1\n}\n",
+	} {
+		r, ok := decodeEnvelope([]byte(value))
+		if !ok {
+			t.Fatalf("%s: not taken by the fast path", value)
+		}
+		if r.Version != RecordVersion || r.EventID != "e1" || !r.CreatedAt.Equal(at.Truncate(time.Second)) && !r.CreatedAt.Equal(at) {
+			t.Fatalf("%s: read %+v", value, r)
+		}
+	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
