@@ -157,7 +157,7 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 	}
 	inputs := []workflow.ReceiveChannel{signals, updates}
 	err = runEntity[schemas.JoinSignal](ctx, inputs, j, p.Sharded, due, func() error {
-		packed, err := packState(j.state)
+		packed, err := packState(j.state, version(ctx, versionBinaryState) >= 1)
 		if err != nil {
 			return err
 		}
@@ -175,6 +175,9 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 	}
 	return *j.result, nil
 }
+
+// versionBinaryState is the change id of packing a shard's state in binary (packState).
+const versionBinaryState = "binary-join-state"
 
 type joiner struct {
 	p     JoinParams

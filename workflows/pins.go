@@ -24,7 +24,7 @@ import (
 type Pins int
 
 // CurrentPins is the set the bridges start runs with, and runs continue as new with.
-const CurrentPins Pins = 1
+const CurrentPins Pins = 2
 
 // pinSets are the released sets; the one of CurrentPins holds the newest version of every
 // change it names.
@@ -36,6 +36,15 @@ var pinSets = map[Pins]map[string]workflow.Version{
 		versionRecordedWrites:    1,
 		versionFlushActivity:     1,
 		versionPruneSources:      1,
+	},
+	2: {
+		versionInputWatermark:    1,
+		versionWatermarkNextTask: 2,
+		versionStageWatermark:    1,
+		versionRecordedWrites:    1,
+		versionFlushActivity:     1,
+		versionPruneSources:      1,
+		versionBinaryState:       1,
 	},
 }
 

@@ -25,7 +25,7 @@ func versionsWorkflow(ctx workflow.Context, p Pins) (map[string]workflow.Version
 	ctx = withPins(ctx, p)
 	got := map[string]workflow.Version{}
 	for _, id := range []string{versionInputWatermark, versionWatermarkNextTask, versionStageWatermark,
-		versionRecordedWrites, versionFlushActivity, versionPruneSources} {
+		versionRecordedWrites, versionFlushActivity, versionPruneSources, versionBinaryState} {
 		got[id] = version(ctx, id)
 	}
 	return got, nil

@@ -18,8 +18,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 67 {
-		t.Fatalf("found %d recorded histories, want at least 67", len(files))
+	if len(files) < 79 {
+		t.Fatalf("found %d recorded histories, want at least 79", len(files))
 	}
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(JoinWorkflow, workflow.RegisterOptions{Name: WorkflowJoin})
