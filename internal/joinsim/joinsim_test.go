@@ -149,3 +149,24 @@ func TestGeneratedRowsAreTheEncodersForm(t *testing.T) {
 		}
 	}
 }
+
+// Row writes what json.Marshal makes of the schemas.JoinRow, for any id and time.
+func TestRowIsTheEncodersForm(t *testing.T) {
+	p := Plan{RunID: "row", Seed: 4}
+	east := time.FixedZone("", 5*3600+1800)
+	for n, id := range []string{"e1", `a"b\c`, "<&>", "é\u2028", ""} {
+		at := time.Date(2026, 11, 25, 5, 0, n, n*1000, time.UTC)
+		if n%2 == 1 {
+			at = at.In(east)
+		}
+		for _, fields := range []json.RawMessage{p.Generate(n).Rows[schemas.TopicJoin1], []byte(`{}`), nil} {
+			want, err := json.Marshal(schemas.JoinRow{Version: schemas.RecordVersion, EventID: id, CreatedAt: at, Fields: fields})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := Row(id, fields, at); string(got) != string(want) {
+				t.Fatalf("Row(%q):\n got     %s\n encoder %s", id, got, want)
+			}
+		}
+	}
+}
