@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
@@ -222,9 +224,14 @@ func (g *gatheredTopics) add(id, topic string) bool {
 // keeps an update's workflow task in memory until the worker answers it and stores the
 // update, the rows' finish and the task in one write, where a signal costs three (the
 // signal, the task's start, its completion), so the rows reach their ack sooner and the
-// server's one SQLite connection does less. A per-event workflow takes them as
-// SignalWithStart and rejects its id once closed, so a row for a finished event is
-// recognised here and recorded as late, not acked.
+// server's one SQLite connection does less. A per-event workflow is started with its
+// event's rows in its input (JoinParams.First), and rejects its id once closed, so a row
+// for a finished event is recognised here and recorded as late, not acked. The start asks
+// for eager execution: where the bridge's client also runs a worker on the task queue (the
+// embedded stack), the server hands the run's first task back with the start and writes it
+// as started in the start's own transaction, where SignalWithStart took three writes (the
+// start and signal, the task's start, its completion) and a pass through matching. Rows
+// for an event whose run is already going are signalled to it.
 func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, watermark time.Time) error {
 	arrivals := make([]schemas.JoinArrival, len(recs))
 	for i, r := range recs {
@@ -242,13 +249,32 @@ func (j *Join) Deliver(ctx context.Context, workflowID string, recs []Routed, wa
 		}
 		return nil
 	}
-	opts := signalStart(workflowID, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
-	params := workflows.JoinParams{Deadline: j.opts.Deadline, Pins: workflows.CurrentPins}
 	chunks := splitArrivals(arrivals, MaxSignalBytes)
+	first := schemas.JoinSignal{Arrivals: chunks[0], Watermark: watermark}
+	params := workflows.JoinParams{Deadline: j.opts.Deadline, Pins: workflows.CurrentPins, First: &first}
+	opts := client.StartWorkflowOptions{
+		ID:                       workflowID,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		EnableEagerStart:         true,
+		// Without it the client answers an id already taken with that run, not an error.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
+	_, err := j.temporal.ExecuteWorkflow(ctx, opts, workflows.JoinWorkflow, params)
+	switch {
+	case err == nil:
+		chunks = chunks[1:]
+	case temporal.IsWorkflowExecutionAlreadyStartedError(err):
+		// Running (its rows go as signals) or closed (they are late, below).
+	default:
+		return fmt.Errorf("start %s: %w", workflowID, err)
+	}
 	for i, chunk := range chunks {
-		_, err := j.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalJoinArrivals,
-			schemas.JoinSignal{Arrivals: chunk, Watermark: watermark}, opts, workflows.JoinWorkflow, params)
-		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		err := j.temporal.SignalWorkflow(ctx, workflowID, "", workflows.SignalJoinArrivals,
+			schemas.JoinSignal{Arrivals: chunk, Watermark: watermark})
+		var closed *serviceerror.NotFound
+		if errors.As(err, &closed) {
 			return j.recordLate(ctx, chunks[i:])
 		}
 		if err != nil {

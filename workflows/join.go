@@ -35,6 +35,10 @@ type JoinParams struct {
 	// MaxUpdates makes a shard continue as new after this many updates; 0 means
 	// JoinShardUpdates.
 	MaxUpdates int
+	// First are the rows a per-event run is started with (pinned set 2 on): the bridge
+	// starts the run with its event's rows, and signals only the rows of later batches.
+	// Runs started by SignalWithStart have none.
+	First *schemas.JoinSignal `json:",omitempty"`
 	// State is carried over continue-as-new by runs recorded before PackedState.
 	State *JoinState
 	// PackedState is the state a run carries over continue-as-new, packed (packState):
@@ -156,6 +160,11 @@ func JoinWorkflow(ctx workflow.Context, p JoinParams) (JoinResult, error) {
 		return continueAsNewDue(ctx, p.MaxHistory) || accepted >= maxUpdates
 	}
 	inputs := []workflow.ReceiveChannel{signals, updates}
+	if p.First != nil {
+		first := workflow.NewBufferedChannel(ctx, 1)
+		first.Send(ctx, *p.First)
+		inputs = append([]workflow.ReceiveChannel{first}, inputs...)
+	}
 	err = runEntity[schemas.JoinSignal](ctx, inputs, j, p.Sharded, due, func() error {
 		packed, err := packState(j.state, version(ctx, versionBinaryState) >= 1)
 		if err != nil {

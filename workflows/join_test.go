@@ -121,6 +121,43 @@ func TestJoinAllThreeArrive(t *testing.T) {
 	}
 }
 
+// A run started with its rows (JoinParams.First) takes them as a signal's, first: with all
+// three it finishes at once; with two, it waits for the third by signal, and a repeat of a
+// row it started with is a redelivery, not a duplicate.
+func TestJoinStartedWithItsRows(t *testing.T) {
+	t.Run("all three", func(t *testing.T) {
+		rec := &finishRecorder{}
+		env := newJoinEnv(t, rec)
+		p := perEvent()
+		p.First = &schemas.JoinSignal{Arrivals: []schemas.JoinArrival{
+			arrival("e1", schemas.TopicJoin2, 20), arrival("e1", schemas.TopicJoin1, 10), arrival("e1", schemas.TopicJoin3, 30)}}
+		env.ExecuteWorkflow(JoinWorkflow, p)
+		require.NoError(t, env.GetWorkflowError())
+		var res JoinResult
+		require.NoError(t, env.GetWorkflowResult(&res))
+		require.Equal(t, JoinResult{Status: schemas.JoinComplete}, res)
+		require.Len(t, rec.events(), 1)
+		require.Len(t, rec.events()[0].Rows, 3)
+	})
+	t.Run("two, then the third", func(t *testing.T) {
+		rec := &finishRecorder{}
+		env := newJoinEnv(t, rec)
+		p := perEvent()
+		p.First = &schemas.JoinSignal{Arrivals: []schemas.JoinArrival{arrival("e1", schemas.TopicJoin1, 10), arrival("e1", schemas.TopicJoin2, 20)},
+			Watermark: env.Now()}
+		signalAt(env, time.Second, arrival("e1", schemas.TopicJoin1, 10))
+		signalAt(env, 2*time.Second, arrival("e1", schemas.TopicJoin3, 30))
+		env.ExecuteWorkflow(JoinWorkflow, p)
+		require.NoError(t, env.GetWorkflowError())
+		var res JoinResult
+		require.NoError(t, env.GetWorkflowResult(&res))
+		require.Equal(t, JoinResult{Status: schemas.JoinComplete}, res, "the repeat is no duplicate")
+		evs := rec.events()
+		require.Len(t, evs, 1)
+		require.Len(t, evs[0].Rows, 3)
+	})
+}
+
 func TestJoinOutOfOrder(t *testing.T) {
 	rec := &finishRecorder{}
 	env := newJoinEnv(t, rec)

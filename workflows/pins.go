@@ -23,7 +23,10 @@ import (
 // released set needs a new set as well, or pinned runs would replay into the new branch.
 type Pins int
 
-// CurrentPins is the set the bridges start runs with, and runs continue as new with.
+// CurrentPins is the set the bridges start runs with, and runs continue as new with. Set 2
+// also marks the per-event join runs a bridge may start with their first rows in their
+// input (JoinParams.First), which a worker of set 1 would not read: it refuses the set
+// instead, and leaves the run to a worker that knows it.
 const CurrentPins Pins = 2
 
 // pinSets are the released sets; the one of CurrentPins holds the newest version of every
