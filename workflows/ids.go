@@ -18,6 +18,7 @@ const (
 	windowIDPrefix        = "window/"
 	simulationIDPrefix    = "simulate/"
 	ceilingIDPrefix       = "ceiling/"
+	startCeilingIDPrefix  = "ceiling-start/"
 )
 
 // JoinWorkflowID names the workflow that joins an event id: join/<id>, or the join shard
@@ -66,6 +67,9 @@ func SimulationWorkflowID(pipeline, run string) string {
 
 // CeilingWorkflowID names the bench's n-th ceiling probe: ceiling/<n>.
 func CeilingWorkflowID(n int) string { return ceilingIDPrefix + strconv.Itoa(n) }
+
+// StartCeilingWorkflowID names the bench's n-th probe of eager starts: ceiling-start/<n>.
+func StartCeilingWorkflowID(n int) string { return startCeilingIDPrefix + strconv.Itoa(n) }
 
 // shardOf hashes a key to one of n shards (FNV-1a). Changing it would move keys between
 // running shards.

@@ -16,6 +16,8 @@ const (
 	WorkflowTraveler = "TravelerWorkflow"
 	// WorkflowSignalCeiling is SignalCeilingWorkflow's type name.
 	WorkflowSignalCeiling = "SignalCeilingWorkflow"
+	// WorkflowStartCeiling is StartCeilingWorkflow's type name.
+	WorkflowStartCeiling = "StartCeilingWorkflow"
 
 	// SignalJoinArrivals carries a batch of join rows to a JoinWorkflow.
 	SignalJoinArrivals = "join-arrivals"

@@ -204,6 +204,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.WindowWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowWindow})
 	r.RegisterWorkflowWithOptions(workflows.TravelerWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowTraveler})
 	r.RegisterWorkflowWithOptions(workflows.SignalCeilingWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowSignalCeiling})
+	r.RegisterWorkflowWithOptions(workflows.StartCeilingWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowStartCeiling})
 }
 
 // workflowTaskPollers is how many workflow task polls the worker keeps waiting. A task

@@ -82,6 +82,10 @@ type JoinResult struct {
 	// CeilingCalls is how many workflows the ceiling probe started.
 	CeilingCalls                    int
 	CeilingUsage                    Usage
+	// StartCeiling is how fast workflows started with their input and eager execution, as
+	// the bridge starts a per-event join, completed (as many as CeilingCalls).
+	StartCeiling      float64
+	StartCeilingUsage Usage
 	PerEvent, Sharded               Throughput
 	PerEventLatency, ShardedLatency Latency
 	// Original is the sharded join at the original system's rate (OriginalRate).
@@ -129,6 +133,11 @@ func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Log
 		stop()
 		return res, nil
 	}
+	mark = markUsage()
+	if res.StartCeiling, err = b.startCeiling(ctx, opts.CeilingCalls); err != nil {
+		return res, err
+	}
+	res.StartCeilingUsage = mark.since()
 	if opts.PerEventEvents > 0 {
 		if res.PerEvent, err = b.throughput(ctx, "pe", opts.PerEventEvents, running); err != nil {
 			return res, err
@@ -309,6 +318,30 @@ func (b *bencher) latency(ctx context.Context, run string, rate float64, d time.
 func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64, err error) {
 	fmt.Fprintf(b.out, "ceiling: %d SignalWithStart calls to new workflows, 32 at a time\n", n)
 	c := b.deps.Temporal
+	return b.probe(ctx, n, workflows.CeilingWorkflowID, func(i int) error {
+		_, err := c.SignalWithStartWorkflow(ctx, workflows.CeilingWorkflowID(i), workflows.SignalJoinArrivals,
+			schemas.JoinSignal{}, client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue}, workflows.WorkflowSignalCeiling)
+		return err
+	})
+}
+
+// startCeiling measures the server the way a per-event join is started: n workflows
+// started with their input and eager execution, 32 at a time, each ending at once.
+func (b *bencher) startCeiling(ctx context.Context, n int) (applied float64, err error) {
+	fmt.Fprintf(b.out, "ceiling: %d eager starts of workflows with their input, 32 at a time\n", n)
+	c := b.deps.Temporal
+	_, applied, err = b.probe(ctx, n, workflows.StartCeilingWorkflowID, func(i int) error {
+		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.StartCeilingWorkflowID(i), TaskQueue: workflows.TaskQueue,
+			EnableEagerStart: true}, workflows.WorkflowStartCeiling, schemas.JoinSignal{})
+		return err
+	})
+	return applied, err
+}
+
+// probe makes n calls, 32 at a time, each starting the workflow id(i), and returns the
+// calls answered per second and the workflows completed per second, until the last closed.
+func (b *bencher) probe(ctx context.Context, n int, id func(int) string, call func(i int) error) (accepted, applied float64, err error) {
+	c := b.deps.Temporal
 	ids := make(chan int)
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -318,9 +351,7 @@ func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64
 		go func() {
 			defer wg.Done()
 			for i := range ids {
-				_, err := c.SignalWithStartWorkflow(ctx, workflows.CeilingWorkflowID(i), workflows.SignalJoinArrivals,
-					schemas.JoinSignal{}, client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue}, workflows.WorkflowSignalCeiling)
-				if err != nil {
+				if err := call(i); err != nil {
 					failed.Store(err)
 				}
 			}
@@ -333,7 +364,7 @@ func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64
 	wg.Wait()
 	acceptedIn := time.Since(start)
 	if err, _ := failed.Load().(error); err != nil {
-		return 0, 0, fmt.Errorf("signal-with-start: %w", err)
+		return 0, 0, fmt.Errorf("start: %w", err)
 	}
 	bar := progress.New(b.out, "  completed", n)
 	var done atomic.Int64
@@ -343,7 +374,7 @@ func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := c.GetWorkflow(ctx, workflows.CeilingWorkflowID(i), "").Get(ctx, nil); err != nil {
+			if err := c.GetWorkflow(ctx, id(i), "").Get(ctx, nil); err != nil {
 				failed.Store(err)
 			}
 			bar.Set(int(done.Add(1)))
@@ -355,17 +386,17 @@ func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64
 		return 0, 0, fmt.Errorf("ceiling workflow: %w", err)
 	}
 	// The last workflow's close time bounds the applied rate.
-	last, err := lastClose(ctx, c, n)
+	last, err := lastClose(ctx, c, n, id)
 	if err != nil {
 		return 0, 0, err
 	}
 	return float64(n) / acceptedIn.Seconds(), float64(n) / last.Sub(start).Seconds(), nil
 }
 
-func lastClose(ctx context.Context, c client.Client, n int) (time.Time, error) {
+func lastClose(ctx context.Context, c client.Client, n int, id func(int) string) (time.Time, error) {
 	var last time.Time
 	for i := range n {
-		d, err := c.DescribeWorkflowExecution(ctx, workflows.CeilingWorkflowID(i), "")
+		d, err := c.DescribeWorkflowExecution(ctx, id(i), "")
 		if err != nil {
 			return last, err
 		}

@@ -55,10 +55,18 @@ func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
 	fmt.Fprintf(out, "\njoin bench (embedded stack: kfake, Temporal on %s, SQLite results)\n", store)
 	fmt.Fprintf(out, "  server ceiling: SignalWithStart accepted %.0f/s, applied (started, signalled, completed) %.0f/s\n", r.CeilingAccepted, r.CeilingApplied)
 	fmt.Fprintf(out, "  server ceiling: CPU %s per workflow\n", cpuMs(r.CeilingUsage.CPUPer(r.CeilingCalls)))
-	fmt.Fprintln(out, "\n  mode                 events   events/s     calls/event   vs ceiling   CPU/event")
+	if r.StartCeiling > 0 {
+		fmt.Fprintf(out, "  server ceiling: started eagerly with their input, completed %.0f/s, CPU %s per workflow\n", r.StartCeiling,
+			cpuMs(r.StartCeilingUsage.CPUPer(r.CeilingCalls)))
+	}
+	fmt.Fprintln(out, "\n  mode                 events   events/s     calls/event   vs ceiling   vs eager   CPU/event")
 	row := func(name string, t bench.Throughput) {
-		fmt.Fprintf(out, "  %-18s %8d %10.0f %15.2f %11.0f%% %11s\n", name, t.Events, t.PerSecond(), float64(t.Signals)/float64(t.Events), 100*t.PerSecond()/r.CeilingApplied,
-			cpuMs(t.Usage.CPUPer(t.Events)))
+		eager := "–"
+		if r.StartCeiling > 0 {
+			eager = fmt.Sprintf("%.0f%%", 100*t.PerSecond()/r.StartCeiling)
+		}
+		fmt.Fprintf(out, "  %-18s %8d %10.0f %15.2f %11.0f%% %10s %11s\n", name, t.Events, t.PerSecond(), float64(t.Signals)/float64(t.Events), 100*t.PerSecond()/r.CeilingApplied,
+			eager, cpuMs(t.Usage.CPUPer(t.Events)))
 	}
 	if r.PerEvent.Events > 0 {
 		row("per event id", r.PerEvent)
@@ -231,6 +239,8 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others 
 	}
 	ceiling("server", "SignalWithStart calls answered", jr.CeilingAccepted)
 	row("server", "workflows started, signalled, completed (ceiling)", jr.CeilingApplied, 0, 0, "–", "–", jr.CeilingUsage, jr.CeilingCalls, "–")
+	row("server", "workflows started eagerly with their input, completed (ceiling)", jr.StartCeiling, 0, 0, "–", "–", jr.StartCeilingUsage, jr.CeilingCalls,
+		share(jr.StartCeiling, jr.CeilingApplied)+" of the first")
 	for _, c := range others {
 		ceiling("server on "+c.Store, "SignalWithStart calls answered", c.Accepted)
 		row("server on "+c.Store, "workflows started, signalled, completed (ceiling)", c.Applied, 0, 0, "–", "–", c.Usage, 0, share(c.Applied, jr.CeilingApplied)+" of SQLite's")
@@ -242,7 +252,7 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others 
 		d := t.Report.Delays
 		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), t.HistoryEvents, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), t.Usage, t.Events, ceiling)
 	}
-	tput("one workflow per event id", jr.PerEvent, share(jr.PerEvent.PerSecond(), jr.CeilingApplied))
+	tput("one workflow per event id", jr.PerEvent, share(jr.PerEvent.PerSecond(), jr.CeilingApplied)+" ("+share(jr.PerEvent.PerSecond(), jr.StartCeiling)+" of eager starts)")
 	tput(fmt.Sprintf("sharded (%d)", jr.Shards), jr.Sharded, "–")
 	lat := func(mode string, l bench.Latency) {
 		if l.Events == 0 {

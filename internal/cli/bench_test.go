@@ -13,6 +13,7 @@ import (
 // each rate as a share of the ceiling measured beside it.
 func TestBenchTable(t *testing.T) {
 	jr := bench.JoinResult{CeilingAccepted: 120, CeilingApplied: 40, Shards: 4, CeilingCalls: 2000, CeilingUsage: bench.Usage{CPU: 10 * time.Second},
+		StartCeiling: 80, StartCeilingUsage: bench.Usage{CPU: 8 * time.Second},
 		PerEvent: bench.Throughput{Events: 1000, Elapsed: 50 * time.Second, Signals: 3000, HistoryEvents: 14000, Usage: bench.Usage{PeakRSS: 300 << 20, Written: 5_000_000, CPU: 12 * time.Second}},
 		Sharded:  bench.Throughput{Events: 10000, Elapsed: 4 * time.Second, Signals: 2000, Usage: bench.Usage{CPU: 3 * time.Second}},
 		Original: bench.Latency{Rate: 5, Events: 100},
@@ -28,11 +29,12 @@ func TestBenchTable(t *testing.T) {
 		"| server | workflows started, signalled, completed (ceiling) | 40 | – | – | – | – | 0 MiB | 0 B | 5.00ms | – |",                          // 10 s of CPU for 2,000 workflows
 		"| server on PostgreSQL | workflows started, signalled, completed (ceiling) | 100 | – | – | – | – | 200 MiB | – | – | 250% of SQLite's |", // 100/s beside SQLite's 40/s
 		"| join, events | one workflow per event id | 20 | 3000.0 | 14000 |",                                                                      // 1,000 events in 50 s, 3 signals and 14 history events each
-		"| 300 MiB | 5000 B | 12.00ms | 50% |",                                                                                                    // 5 MB and 12 s of CPU for 1,000 events; 20/s of a 40/s ceiling
-		"| 300µs | – |",                                                                                                                           // the sharded run's 3 s of CPU for 10,000 events
-		"| join, events | sharded (4) | 2500 | 200.0 |",                                                                                           // 10,000 in 4 s
-		"| join, ack delay | the original's workload, sharded at 5/s | 5 |",                                                                       // the original's rate
-		"| likes, records | pre-aggregated | 50000 | 2.0 | 12 |",                                                                                  // 100 updates and 600 history events for 50,000 records
+		"| server | workflows started eagerly with their input, completed (ceiling) | 80 | – | – | – | – | 0 MiB | 0 B | 4.00ms | 200% of the first |",
+		"| 300 MiB | 5000 B | 12.00ms | 50% (25% of eager starts) |", // 5 MB and 12 s of CPU for 1,000 events; 20/s of a 40/s ceiling, of an 80/s one
+		"| 300µs | – |", // the sharded run's 3 s of CPU for 10,000 events
+		"| join, events | sharded (4) | 2500 | 200.0 |",                     // 10,000 in 4 s
+		"| join, ack delay | the original's workload, sharded at 5/s | 5 |", // the original's rate
+		"| likes, records | pre-aggregated | 50000 | 2.0 | 12 |",            // 100 updates and 600 history events for 50,000 records
 		"| likes, records | broker, produced (idempotent, acks=all) (ceiling) | 80000 |",
 		"| 50% |\n| likes, records | plain in-memory consumer (ceiling) | 100000", // half the plain consumer
 	} {
