@@ -80,12 +80,12 @@ type JoinResult struct {
 	// CeilingApplied is how fast the started workflows took their signal and completed.
 	CeilingAccepted, CeilingApplied float64
 	// CeilingCalls is how many workflows the ceiling probe started.
-	CeilingCalls                    int
-	CeilingUsage                    Usage
+	CeilingCalls int
+	CeilingUsage Usage
 	// StartCeiling is how fast workflows started with their input and eager execution, as
 	// the bridge starts a per-event join, completed (as many as CeilingCalls).
-	StartCeiling      float64
-	StartCeilingUsage Usage
+	StartCeiling                    float64
+	StartCeilingUsage               Usage
 	PerEvent, Sharded               Throughput
 	PerEventLatency, ShardedLatency Latency
 	// Original is the sharded join at the original system's rate (OriginalRate).
