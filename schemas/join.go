@@ -65,8 +65,10 @@ func DecodeJoinRow(key, value []byte, recordTime time.Time) (JoinRow, error) {
 	if r.CreatedAt.Before(MinEventTime) {
 		return r, fmt.Errorf("created_at %s is before %s", r.CreatedAt.Format(time.RFC3339Nano), MinEventTime.Format(time.RFC3339))
 	}
-	if err := checkFields(r.Fields); err != nil {
-		return r, err
+	if !plain { // decodeEnvelope checked the fields as it read them
+		if err := checkFields(r.Fields); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }
@@ -128,8 +130,7 @@ func checkFields(raw []byte) error {
 			for end < len(raw) && isNumberByte(raw[end]) {
 				end++
 			}
-			// Without an exponent, fewer than 309 digits are within float64's range.
-			if num := raw[i:end]; (bytes.ContainsAny(num, "eE") || len(num) > 300) && !parsesAsFloat(num) {
+			if num := raw[i:end]; !inRange(num) {
 				return fmt.Errorf("field %q: %s is out of range", memberName(name), raw[i:end])
 			}
 			i = end
@@ -139,7 +140,12 @@ func checkFields(raw []byte) error {
 	}
 }
 
-func parsesAsFloat(num []byte) bool {
+// inRange reports whether a well-formed JSON number is within float64's range. Without an
+// exponent, fewer than 309 digits are, and need no parsing.
+func inRange(num []byte) bool {
+	if !bytes.ContainsAny(num, "eE") && len(num) <= 300 {
+		return true
+	}
 	_, err := strconv.ParseFloat(string(num), 64)
 	return err == nil
 }
