@@ -71,7 +71,7 @@ func AppendJoinArrival(dst []byte, a JoinArrival) []byte {
 
 // ReadJoinArrival reads what AppendJoinArrival wrote; its fields share r's memory.
 func ReadJoinArrival(r *packed.Reader) JoinArrival {
-	a := JoinArrival{EventID: r.String(), Topic: r.String()}
+	a := JoinArrival{EventID: r.Text(), Topic: r.Text()}
 	p := r.Varint()
 	if p < math.MinInt32 || p > math.MaxInt32 {
 		r.Fail("partition")

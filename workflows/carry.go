@@ -132,7 +132,7 @@ func readState(r *packed.Reader) (*JoinState, error) {
 	n := r.Count("applied offsets")
 	s.Applied = make(map[string]int64, n)
 	for range n {
-		tp := r.String()
+		tp := r.Text()
 		s.Applied[tp] = r.Varint()
 	}
 	for _, ids := range []*[]string{&s.Done, &s.Queue} {
@@ -141,18 +141,18 @@ func readState(r *packed.Reader) (*JoinState, error) {
 			*ids = make([]string, 0, n)
 		}
 		for i := 0; i < n && r.Err() == nil; i++ {
-			*ids = append(*ids, r.String())
+			*ids = append(*ids, r.Text())
 		}
 	}
 	n = r.Count("pending events")
 	s.Pending = make(map[string]*PendingJoin, n)
 	for i := 0; i < n && r.Err() == nil; i++ {
-		id := r.String()
+		id := r.Text()
 		pj := &PendingJoin{Deadline: r.Time(), Duplicates: int(r.Varint())}
 		rows := r.Count("rows")
 		pj.Rows = make(map[string]schemas.JoinArrival, rows)
 		for j := 0; j < rows && r.Err() == nil; j++ {
-			topic := r.String()
+			topic := r.Text()
 			pj.Rows[topic] = schemas.ReadJoinArrival(r)
 		}
 		s.Pending[id] = pj

@@ -154,8 +154,9 @@ func (r *Reader) Bytes() []byte {
 	return b
 }
 
-// String reads what AppendString (or AppendBytes) wrote.
-func (r *Reader) String() string { return string(r.Bytes()) }
+// Text reads what AppendString (or AppendBytes) wrote, as a string. (Not String, which
+// would make a Reader a fmt.Stringer that reads on when printed.)
+func (r *Reader) Text() string { return string(r.Bytes()) }
 
 // Time reads what AppendTime wrote.
 func (r *Reader) Time() time.Time {
