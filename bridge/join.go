@@ -146,17 +146,17 @@ func (j *Join) Hold(recs []Routed, heldBefore bool) bool {
 		return false
 	}
 	id := recs[0].Value.(schemas.JoinArrival).EventID
-	var topics []string
+	var topics uint8
 	for _, r := range recs {
-		topics = append(topics, r.Value.(schemas.JoinArrival).Topic)
+		topics |= topicBit(r.Value.(schemas.JoinArrival).Topic)
 	}
 	partial := j.sent.has(id)
-	if !heldBefore && !partial && !hasAllTopics(topics) {
+	if !heldBefore && !partial && topics != allTopics {
 		return true
 	}
 	if heldBefore || partial {
-		for _, t := range topics {
-			j.sent.add(id, t) // forgets the id once it has every topic
+		for _, r := range recs {
+			j.sent.add(id, r.Value.(schemas.JoinArrival).Topic) // forgets the id once it has every topic
 		}
 	}
 	return false
@@ -181,21 +181,22 @@ func (g *gatheredTopics) has(id string) bool {
 	return ok
 }
 
-// hasAllTopics reports whether topics hold every join topic.
-func hasAllTopics(topics []string) bool {
-	for _, t := range schemas.JoinTopics {
-		if !slices.Contains(topics, t) {
-			return false
-		}
+// allTopics is the topicBit of every join topic together.
+var allTopics = uint8(1)<<len(schemas.JoinTopics) - 1
+
+// topicBit is a join topic's bit in a set of topics; 0 for a topic that is none.
+func topicBit(topic string) uint8 {
+	if i := slices.Index(schemas.JoinTopics, topic); i >= 0 {
+		return 1 << i
 	}
-	return true
+	return 0
 }
 
 // add notes a row of id on topic and reports whether id has all topics now; an id that
 // has is forgotten, so its next row starts it again (a repeat, or a late row).
 func (g *gatheredTopics) add(id, topic string) bool {
-	i := slices.Index(schemas.JoinTopics, topic)
-	if i < 0 {
+	bit := topicBit(topic)
+	if bit == 0 {
 		return true
 	}
 	g.mu.Lock()
@@ -203,13 +204,12 @@ func (g *gatheredTopics) add(id, topic string) bool {
 	if g.seen == nil {
 		g.seen = map[string]uint8{}
 	}
-	all := uint8(1)<<len(schemas.JoinTopics) - 1
 	had, known := g.seen[id]
-	if had|1<<i == all {
+	if had|bit == allTopics {
 		delete(g.seen, id)
 		return true
 	}
-	g.seen[id] = had | 1<<i
+	g.seen[id] = had | bit
 	if !known {
 		g.order = append(g.order, id)
 	}
