@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +30,12 @@ type JoinOptions struct {
 	// CeilingOnly stops after the ceiling probe.
 	CeilingOnly bool
 	// PerEventEvents sizes the per-event throughput run; zero skips both per-event runs.
-	PerEventEvents  int
-	ShardedEvents   int
-	Shards          int
+	PerEventEvents int
+	ShardedEvents  int
+	// Shards are the shard counts the sharded runs are made with, each on its own: the
+	// throughput run, then the latency run at LatencyRate. The original's workload runs
+	// with the first.
+	Shards          []int
 	LatencyRate     float64
 	LatencyDuration time.Duration
 	// PerEventLatencyRate is the steady rate per-event latency is measured at; it must stay
@@ -47,7 +51,7 @@ type JoinOptions struct {
 
 // DefaultJoinOptions are the sizes the README's figures come from.
 func DefaultJoinOptions() JoinOptions {
-	return JoinOptions{CeilingCalls: 2000, PerEventEvents: 3000, ShardedEvents: 30000, Shards: 4,
+	return JoinOptions{CeilingCalls: 2000, PerEventEvents: 3000, ShardedEvents: 30000, Shards: []int{4, 1},
 		LatencyRate: 200, LatencyDuration: 20 * time.Second, PerEventLatencyRate: 20, OriginalRate: 5}
 }
 
@@ -70,8 +74,11 @@ func (t Throughput) PerSecond() float64 { return float64(t.Events) / t.Elapsed.S
 type Latency struct {
 	Rate   float64
 	Events int
-	Report joinsim.Report
-	Usage  Usage
+	// Signals and Batches are the bridge's deliveries (signals, updates or starts) and
+	// batches over the run.
+	Signals, Batches int64
+	Report           joinsim.Report
+	Usage            Usage
 }
 
 // JoinResult is everything the bench measured.
@@ -84,18 +91,23 @@ type JoinResult struct {
 	CeilingUsage Usage
 	// StartCeiling is how fast workflows started with their input and eager execution, as
 	// the bridge starts a per-event join, completed (as many as CeilingCalls).
-	StartCeiling                    float64
-	StartCeilingUsage               Usage
-	PerEvent, Sharded               Throughput
-	PerEventLatency, ShardedLatency Latency
-	// Original is the sharded join at the original system's rate (OriginalRate).
+	StartCeiling      float64
+	StartCeilingUsage Usage
+	PerEvent          Throughput
+	PerEventLatency   Latency
+	// Sharded are the sharded runs, one per shard count of JoinOptions.Shards.
+	Sharded []ShardedRuns
+	// Original is the sharded join at the original system's rate (OriginalRate), with the
+	// first shard count.
 	Original Latency
-	Shards   int
 }
 
 // RunJoin starts a fresh embedded stack in a temporary directory and measures.
 func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Logger) (JoinResult, error) {
-	res := JoinResult{Shards: opts.Shards, CeilingCalls: opts.CeilingCalls}
+	if len(opts.Shards) == 0 || slices.ContainsFunc(opts.Shards, func(n int) bool { return n < 1 }) {
+		return JoinResult{}, fmt.Errorf("join bench: shard counts must be at least 1, got %v", opts.Shards)
+	}
+	res := JoinResult{CeilingCalls: opts.CeilingCalls}
 	temporalDB, dropTemporalDB, err := temporalDatabase(opts.TemporalDatabase, log)
 	if err != nil {
 		return res, err
@@ -142,30 +154,50 @@ func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Log
 		if res.PerEvent, err = b.throughput(ctx, "pe", opts.PerEventEvents, running); err != nil {
 			return res, err
 		}
-		if res.PerEventLatency, err = b.latency(ctx, "pel", opts.PerEventLatencyRate, opts.LatencyDuration); err != nil {
+		if res.PerEventLatency, err = b.latency(ctx, "pel", opts.PerEventLatencyRate, opts.LatencyDuration, running); err != nil {
 			return res, err
 		}
 	}
 	stop()
 
-	cfg.Join.Shards = opts.Shards
-	stop, running, err = b.roles(ctx, cfg)
-	if err != nil {
-		return res, err
-	}
-	defer stop()
-	if res.Sharded, err = b.throughput(ctx, "sh", opts.ShardedEvents, running); err != nil {
-		return res, err
-	}
-	if res.ShardedLatency, err = b.latency(ctx, "shl", opts.LatencyRate, opts.LatencyDuration); err != nil {
-		return res, err
-	}
-	if opts.OriginalRate > 0 {
-		if res.Original, err = b.latency(ctx, "orig", opts.OriginalRate, opts.LatencyDuration); err != nil {
+	for i, shards := range opts.Shards {
+		runs, err := b.sharded(ctx, cfg, opts, shards, i == 0, &res)
+		res.Sharded = append(res.Sharded, runs)
+		if err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// ShardedRuns are the sharded join's runs with one number of shards.
+type ShardedRuns struct {
+	Shards     int
+	Throughput Throughput
+	Latency    Latency
+}
+
+// sharded makes the sharded runs with the given number of shards; with original, it runs
+// the original's workload after them, into res.
+func (b *bencher) sharded(ctx context.Context, cfg config.Config, opts JoinOptions, shards int, original bool, res *JoinResult) (ShardedRuns, error) {
+	runs := ShardedRuns{Shards: shards}
+	cfg.Join.Shards = shards
+	stop, running, err := b.roles(ctx, cfg)
+	if err != nil {
+		return runs, err
+	}
+	defer stop()
+	tag := fmt.Sprintf("sh%d", shards)
+	if runs.Throughput, err = b.throughput(ctx, tag, opts.ShardedEvents, running); err != nil {
+		return runs, err
+	}
+	if runs.Latency, err = b.latency(ctx, tag+"l", opts.LatencyRate, opts.LatencyDuration, running); err != nil {
+		return runs, err
+	}
+	if original && opts.OriginalRate > 0 {
+		res.Original, err = b.latency(ctx, "orig", opts.OriginalRate, opts.LatencyDuration, running)
+	}
+	return runs, err
 }
 
 type bencher struct {
@@ -302,15 +334,18 @@ func (b *bencher) throughput(ctx context.Context, run string, events int, r *app
 	return t, err
 }
 
-func (b *bencher) latency(ctx context.Context, run string, rate float64, d time.Duration) (Latency, error) {
+func (b *bencher) latency(ctx context.Context, run string, rate float64, d time.Duration, r *app.Running) (Latency, error) {
 	events := int(rate * d.Seconds())
 	fmt.Fprintf(b.out, "latency: %d events at %.0f/s (%s)\n", events, rate, run)
 	mark := markUsage()
+	stats := &r.JoinBridge.Stats
+	signals, batches := stats.Signals.Load(), stats.Batches.Load()
 	if _, err := b.produce(ctx, run, events, rate); err != nil {
 		return Latency{}, err
 	}
 	rep, err := b.await(ctx, run, events, 5*time.Minute)
-	return Latency{Rate: rate, Events: events, Report: rep, Usage: mark.since()}, err
+	return Latency{Rate: rate, Events: events, Signals: stats.Signals.Load() - signals, Batches: stats.Batches.Load() - batches,
+		Report: rep, Usage: mark.since()}, err
 }
 
 // ceiling measures the server alone: n SignalWithStart calls, 32 at a time, each starting a

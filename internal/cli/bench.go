@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 
 	"github.com/tributary-dev/tributary/internal/bench"
 )
@@ -19,7 +21,11 @@ func benchJoin(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 	fs.IntVar(&o.CeilingCalls, "ceiling-calls", o.CeilingCalls, "SignalWithStart calls of the ceiling probe")
 	fs.IntVar(&o.PerEventEvents, "per-event", o.PerEventEvents, "events of the per-event throughput run (0 skips the per-event runs)")
 	fs.IntVar(&o.ShardedEvents, "sharded", o.ShardedEvents, "events of the sharded throughput run")
-	fs.IntVar(&o.Shards, "shards", o.Shards, "shard workflows of the sharded runs")
+	fs.Func("shards", fmt.Sprintf("shard counts of the sharded runs, comma-separated, each measured on its own (default %s)", joinInts(o.Shards)), func(v string) error {
+		n, err := parseInts(v)
+		o.Shards = n
+		return err
+	})
 	fs.Float64Var(&o.LatencyRate, "rate", o.LatencyRate, "events per second of the sharded latency run")
 	fs.Float64Var(&o.PerEventLatencyRate, "per-event-rate", o.PerEventLatencyRate, "events per second of the per-event latency run")
 	fs.DurationVar(&o.LatencyDuration, "duration", o.LatencyDuration, "length of each latency run")
@@ -71,21 +77,50 @@ func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
 	if r.PerEvent.Events > 0 {
 		row("per event id", r.PerEvent)
 	}
-	row(fmt.Sprintf("sharded (%d)", r.Shards), r.Sharded)
-	fmt.Fprintln(out, "\n  ack delay at a steady rate        p50       p90       p99       max")
+	for _, s := range r.Sharded {
+		row(fmt.Sprintf("sharded (%d)", s.Shards), s.Throughput)
+	}
+	fmt.Fprintln(out, "\n  ack delay at a steady rate        p50       p90       p99       max   calls/event   events/batch   CPU/event")
 	lat := func(name string, l bench.Latency) {
 		d := l.Report.Delays
-		fmt.Fprintf(out, "  %-28s %9s %9s %9s %9s\n", fmt.Sprintf("%s, %.0f/s", name, l.Rate), ms(d.Quantile(0.5)), ms(d.Quantile(0.9)), ms(d.Quantile(0.99)), ms(d.Max))
+		fmt.Fprintf(out, "  %-28s %9s %9s %9s %9s %13.2f %14.2f %11s\n", fmt.Sprintf("%s, %.0f/s", name, l.Rate), ms(d.Quantile(0.5)), ms(d.Quantile(0.9)), ms(d.Quantile(0.99)), ms(d.Max),
+			float64(l.Signals)/float64(l.Events), float64(l.Events)/float64(max(l.Batches, 1)), cpuMs(l.Usage.CPUPer(l.Events)))
 	}
 	if r.PerEventLatency.Events > 0 {
 		lat("per event id", r.PerEventLatency)
 	}
-	lat(fmt.Sprintf("sharded (%d)", r.Shards), r.ShardedLatency)
+	for _, s := range r.Sharded {
+		lat(fmt.Sprintf("sharded (%d)", s.Shards), s.Latency)
+	}
 	if r.Original.Events > 0 {
 		lat("the original's workload", r.Original)
 	}
-	fmt.Fprintln(out)
-	fmt.Fprint(out, DelayChart(r.ShardedLatency.Report.Delays, 40))
+	for _, s := range r.Sharded {
+		fmt.Fprintf(out, "\n  sharded (%d) at %.0f/s\n", s.Shards, s.Latency.Rate)
+		fmt.Fprint(out, DelayChart(s.Latency.Report.Delays, 40))
+	}
+}
+
+// parseInts reads a comma-separated list of positive whole numbers.
+func parseInts(v string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive whole number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// joinInts writes numbers as parseInts reads them.
+func joinInts(ns []int) string {
+	fs := make([]string, len(ns))
+	for i, n := range ns {
+		fs[i] = strconv.Itoa(n)
+	}
+	return strings.Join(fs, ",")
 }
 
 // benchWindows is `starter bench windows`.
@@ -253,7 +288,9 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others 
 		row("join, events", mode, t.PerSecond(), 1000*float64(t.Signals)/float64(t.Events), t.HistoryEvents, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), t.Usage, t.Events, ceiling)
 	}
 	tput("one workflow per event id", jr.PerEvent, share(jr.PerEvent.PerSecond(), jr.CeilingApplied)+" ("+share(jr.PerEvent.PerSecond(), jr.StartCeiling)+" of eager starts)")
-	tput(fmt.Sprintf("sharded (%d)", jr.Shards), jr.Sharded, "–")
+	for _, s := range jr.Sharded {
+		tput(fmt.Sprintf("sharded (%d)", s.Shards), s.Throughput, "–")
+	}
 	lat := func(mode string, l bench.Latency) {
 		if l.Events == 0 {
 			return
@@ -262,8 +299,12 @@ func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others 
 		row("join, ack delay", fmt.Sprintf("%s at %.0f/s", mode, l.Rate), l.Rate, 0, 0, ms(d.Quantile(0.5)), ms(d.Quantile(0.99)), l.Usage, l.Events, "–")
 	}
 	lat("one workflow per event id", jr.PerEventLatency)
-	lat(fmt.Sprintf("sharded (%d)", jr.Shards), jr.ShardedLatency)
-	lat("the original's workload, sharded", jr.Original)
+	for _, s := range jr.Sharded {
+		lat(fmt.Sprintf("sharded (%d)", s.Shards), s.Latency)
+	}
+	if len(jr.Sharded) > 0 {
+		lat(fmt.Sprintf("the original's workload, sharded (%d)", jr.Sharded[0].Shards), jr.Original)
+	}
 	produced := map[string]float64{}
 	for _, r := range wr.Runs {
 		row(r.Pipeline+", records", r.Mode, r.PerSecond(), r.ActionsPer1000(), r.HistoryEvents, "–", "–", r.Usage, r.Records, share(r.PerSecond(), wr.Plain[r.Pipeline]))

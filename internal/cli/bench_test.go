@@ -12,10 +12,13 @@ import (
 // TestBenchTable: one row per scenario, bytes written and processor time per record, and
 // each rate as a share of the ceiling measured beside it.
 func TestBenchTable(t *testing.T) {
-	jr := bench.JoinResult{CeilingAccepted: 120, CeilingApplied: 40, Shards: 4, CeilingCalls: 2000, CeilingUsage: bench.Usage{CPU: 10 * time.Second},
+	jr := bench.JoinResult{CeilingAccepted: 120, CeilingApplied: 40, CeilingCalls: 2000, CeilingUsage: bench.Usage{CPU: 10 * time.Second},
 		StartCeiling: 80, StartCeilingUsage: bench.Usage{CPU: 8 * time.Second},
 		PerEvent: bench.Throughput{Events: 1000, Elapsed: 50 * time.Second, Signals: 3000, HistoryEvents: 14000, Usage: bench.Usage{PeakRSS: 300 << 20, Written: 5_000_000, CPU: 12 * time.Second}},
-		Sharded:  bench.Throughput{Events: 10000, Elapsed: 4 * time.Second, Signals: 2000, Usage: bench.Usage{CPU: 3 * time.Second}},
+		Sharded: []bench.ShardedRuns{
+			{Shards: 4, Throughput: bench.Throughput{Events: 10000, Elapsed: 4 * time.Second, Signals: 2000, Usage: bench.Usage{CPU: 3 * time.Second}}},
+			{Shards: 1, Latency: bench.Latency{Rate: 200, Events: 4000, Usage: bench.Usage{CPU: 20 * time.Second}}},
+		},
 		Original: bench.Latency{Rate: 5, Events: 100},
 	}
 	wr := bench.WindowResult{Plain: map[string]float64{"likes": 100000},
@@ -32,9 +35,11 @@ func TestBenchTable(t *testing.T) {
 		"| server | workflows started eagerly with their input, completed (ceiling) | 80 | – | – | – | – | 0 MiB | 0 B | 4.00ms | 200% of the first |",
 		"| 300 MiB | 5000 B | 12.00ms | 50% (25% of eager starts) |", // 5 MB and 12 s of CPU for 1,000 events; 20/s of a 40/s ceiling, of an 80/s one
 		"| 300µs | – |", // the sharded run's 3 s of CPU for 10,000 events
-		"| join, events | sharded (4) | 2500 | 200.0 |",                     // 10,000 in 4 s
-		"| join, ack delay | the original's workload, sharded at 5/s | 5 |", // the original's rate
-		"| likes, records | pre-aggregated | 50000 | 2.0 | 12 |",            // 100 updates and 600 history events for 50,000 records
+		"| join, events | sharded (4) | 2500 | 200.0 |",                         // 10,000 in 4 s
+		"| join, ack delay | the original's workload, sharded (4) at 5/s | 5 |", // the original's rate, with the first shard count
+		"| join, ack delay | sharded (1) at 200/s | 200 | – | – |",              // the second shard count's latency run
+		"| 5.00ms | – |\n", // its 20 s of CPU for 4,000 events
+		"| likes, records | pre-aggregated | 50000 | 2.0 | 12 |", // 100 updates and 600 history events for 50,000 records
 		"| likes, records | broker, produced (idempotent, acks=all) (ceiling) | 80000 |",
 		"| 50% |\n| likes, records | plain in-memory consumer (ceiling) | 100000", // half the plain consumer
 	} {
