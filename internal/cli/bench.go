@@ -82,19 +82,18 @@ func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
 	}
 	fmt.Fprintln(out, "\n  ack delay at a steady rate        p50       p90       p99       max   calls/event   events/batch   CPU/event")
 	lat := func(name string, l bench.Latency) {
+		if l.Events == 0 {
+			return
+		}
 		d := l.Report.Delays
 		fmt.Fprintf(out, "  %-28s %9s %9s %9s %9s %13.2f %14.2f %11s\n", fmt.Sprintf("%s, %.0f/s", name, l.Rate), ms(d.Quantile(0.5)), ms(d.Quantile(0.9)), ms(d.Quantile(0.99)), ms(d.Max),
 			float64(l.Signals)/float64(l.Events), float64(l.Events)/float64(max(l.Batches, 1)), cpuMs(l.Usage.CPUPer(l.Events)))
 	}
-	if r.PerEventLatency.Events > 0 {
-		lat("per event id", r.PerEventLatency)
-	}
+	lat("per event id", r.PerEventLatency)
 	for _, s := range r.Sharded {
 		lat(fmt.Sprintf("sharded (%d)", s.Shards), s.Latency)
 	}
-	if r.Original.Events > 0 {
-		lat("the original's workload", r.Original)
-	}
+	lat("the original's workload", r.Original)
 	for _, s := range r.Sharded {
 		fmt.Fprintf(out, "\n  sharded (%d) at %.0f/s\n", s.Shards, s.Latency.Rate)
 		fmt.Fprint(out, DelayChart(s.Latency.Report.Delays, 40))

@@ -51,3 +51,20 @@ func TestBenchTable(t *testing.T) {
 		t.Errorf("a latency run that did not run has a row:\n%s", table)
 	}
 }
+
+// TestShardCountsFlag: -shards takes a comma-separated list of positive counts, and writes
+// its default the way it reads one.
+func TestShardCountsFlag(t *testing.T) {
+	got, err := parseInts(" 4,1 ")
+	if err != nil || len(got) != 2 || got[0] != 4 || got[1] != 1 {
+		t.Fatalf("parseInts(\" 4,1 \") = %v, %v; want [4 1]", got, err)
+	}
+	for _, bad := range []string{"", "0", "4,,1", "four", "-2"} {
+		if n, err := parseInts(bad); err == nil {
+			t.Errorf("parseInts(%q) = %v, want an error", bad, n)
+		}
+	}
+	if s := joinInts([]int{4, 1}); s != "4,1" {
+		t.Errorf("joinInts = %q, want 4,1", s)
+	}
+}
