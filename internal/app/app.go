@@ -25,6 +25,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/kafkaio"
 	"github.com/tributary-dev/tributary/internal/metrics"
 	"github.com/tributary-dev/tributary/internal/outbox"
+	"github.com/tributary-dev/tributary/internal/sqlitefile"
 	"github.com/tributary-dev/tributary/pipelines"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
@@ -62,6 +63,8 @@ type Deps struct {
 	Relay *outbox.Relay
 	// Metrics are this process's, served on /metrics.
 	Metrics *metrics.Set
+	// checkpointer copies a SQLite results file's WAL into it off the commits.
+	checkpointer *sqlitefile.Checkpointer
 }
 
 // Connect checks every pipeline spec, creates the topics, opens the database, starts a producer and dials Temporal,
@@ -86,6 +89,10 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, e
 		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	if d.checkpointer, err = db.StartCheckpointer(cfg.Database(), sqlitefile.CheckpointEvery, log); err != nil {
+		d.Close()
 		return nil, err
 	}
 	d.Metrics.WatchLateRecords(d.DB)
@@ -183,6 +190,11 @@ func (d *Deps) Close() {
 	}
 	if d.Producer != nil {
 		d.Producer.Close()
+	}
+	if d.checkpointer != nil {
+		if err := d.checkpointer.Stop(); err != nil {
+			d.Log.Warn("stop the results checkpointer", "err", err)
+		}
 	}
 	if d.DB != nil {
 		if sqlDB, err := d.DB.DB(); err == nil {

@@ -72,6 +72,17 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 	return g, nil
 }
 
+// StartCheckpointer copies the WAL of the SQLite results file at url into it every
+// interval, from a connection of its own (sqlitefile.Checkpointer), so that FinishJoins
+// and the other writers seldom meet a checkpoint in their commits; for PostgreSQL it
+// returns nil.
+func StartCheckpointer(url string, interval time.Duration, log *slog.Logger) (*sqlitefile.Checkpointer, error) {
+	if IsPostgres(url) {
+		return nil, nil
+	}
+	return sqlitefile.StartCheckpointer(sqliteDriver, strings.TrimPrefix(url, "sqlite://"), interval, log)
+}
+
 // sqliteDriver is the database/sql name of the SQLite driver beneath gorm's dialector (mattn's).
 const sqliteDriver = "sqlite3"
 

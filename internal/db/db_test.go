@@ -3,11 +3,18 @@ package db
 import (
 	"database/sql"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/tributary-dev/tributary/internal/sqlitefile"
+	"github.com/tributary-dev/tributary/schemas"
 )
 
 // A new results file has small pages, and its connection lets the WAL grow to
@@ -63,4 +70,64 @@ func TestCheckpointedDriverIsRegisteredBeforeItIsNamed(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// StartCheckpointer copies a results file's WAL into the file, off the writers' commits,
+// and has nothing to do for PostgreSQL.
+func TestStartCheckpointerCopiesTheResultsWAL(t *testing.T) {
+	if c, err := StartCheckpointer("postgres://tributary@127.0.0.1/x", time.Millisecond, nil); c != nil || err != nil {
+		t.Fatalf("StartCheckpointer on PostgreSQL = %v, %v; want nil, nil", c, err)
+	}
+	path := filepath.Join(t.TempDir(), "results.db")
+	g, err := Open("sqlite://"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	written := writeMiB(t, g)
+	size := fileSize(t, path)
+	if size >= written {
+		t.Fatalf("the file has %d bytes before any checkpoint; the %d bytes of rows should still be in the WAL", size, written)
+	}
+	c, err := StartCheckpointer("sqlite://"+path, 10*time.Millisecond, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSize(t, path) < written && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Stop(); err != nil {
+		t.Error(err)
+	}
+	if s := fileSize(t, path); s < written {
+		t.Errorf("the file has %d bytes after the checkpoints, want the %d bytes of rows", s, written)
+	}
+}
+
+// writeMiB writes a MiB of rows into data1 and returns how many bytes that was.
+func writeMiB(t testing.TB, g *gorm.DB) int64 {
+	t.Helper()
+	fields := `{"v":"` + strings.Repeat("x", 1000) + `"}`
+	rows := make([]schemas.DataRow, 1024)
+	for i := range rows {
+		rows[i] = schemas.DataRow{EventID: fmt.Sprintf("ck-%d", i), CreatedAt: time.Now().UTC(), Fields: fields, Offset: int64(i)}
+	}
+	if err := g.Table("data1").CreateInBatches(rows, 100).Error; err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(rows) * len(fields))
+}
+
+func fileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

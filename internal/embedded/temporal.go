@@ -151,7 +151,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	}
 	t := &Temporal{server: srv, metrics: metricsScope, Address: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))}
 	if opts.PostgresURL == "" {
-		if t.checkpointer, err = sqlitefile.StartCheckpointer(sqliteDriver, opts.DatabaseFile, checkpointEvery, opts.Logger); err != nil {
+		if t.checkpointer, err = sqlitefile.StartCheckpointer(sqliteDriver, opts.DatabaseFile, sqlitefile.CheckpointEvery, opts.Logger); err != nil {
 			_ = srv.Stop()
 			closeMetrics()
 			return nil, err
@@ -258,13 +258,6 @@ const sqliteDriver = "sqlite"
 // wrote 2.0 MB per workflow; 512-byte pages with the WAL checkpointed at 16 MiB, 0.47 to
 // 0.48 MB, at 56 to 73 workflows/s against 53 to 62.
 const temporalPageSize = 512
-
-// checkpointEvery is how often the embedded server's SQLite WAL is copied into its file,
-// off its commits; the commits' own checkpoint at sqlitefile.WALBytes stays for when the
-// WAL grows faster. Measured with `starter bench join` under /usr/bin/time -v, one run
-// each: every 2 s, 2,584,312 blocks written; every 5 s, 2,480,048, and p99 ack delay at
-// 200 events/s 112 ms; the commits' checkpoint alone at 64 MiB, 2.40 million and 169 ms.
-const checkpointEvery = 5 * time.Second
 
 func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 	conf := &config.SQL{
