@@ -20,15 +20,7 @@ import (
 // A new results file has small pages, and its connection lets the WAL grow to
 // sqlitefile.WALBytes before a checkpoint.
 func TestOpenMakesASmallPagedFile(t *testing.T) {
-	g, err := Open(filepath.Join(t.TempDir(), "results.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, err := g.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sqlDB.Close()
+	g := openResults(t, filepath.Join(t.TempDir(), "results.db"))
 	var pageSize, checkpoint int
 	var mode string
 	if err := g.Raw("PRAGMA page_size").Scan(&pageSize).Error; err != nil {
@@ -79,15 +71,7 @@ func TestStartCheckpointerCopiesTheResultsWAL(t *testing.T) {
 		t.Fatalf("StartCheckpointer on PostgreSQL = %v, %v; want nil, nil", c, err)
 	}
 	path := filepath.Join(t.TempDir(), "results.db")
-	g, err := Open("sqlite://"+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, err := g.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sqlDB.Close()
+	g := openResults(t, "sqlite://"+path)
 	written := writeMiB(t, g)
 	size := fileSize(t, path)
 	if size >= written {
@@ -107,6 +91,21 @@ func TestStartCheckpointerCopiesTheResultsWAL(t *testing.T) {
 	if s := fileSize(t, path); s < written {
 		t.Errorf("the file has %d bytes after the checkpoints, want the %d bytes of rows", s, written)
 	}
+}
+
+// openResults opens the results database at url, closed when the test ends.
+func openResults(t testing.TB, url string) *gorm.DB {
+	t.Helper()
+	g, err := Open(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlDB.Close() })
+	return g
 }
 
 // writeMiB writes a MiB of rows into data1 and returns how many bytes that was.
