@@ -67,7 +67,8 @@ type Deps struct {
 	checkpointer *sqlitefile.Checkpointer
 }
 
-// Connect checks every pipeline spec, creates the topics, opens the database, starts a producer and dials Temporal,
+// Connect checks every pipeline spec, creates the topics, opens the database (a SQLite one with its
+// checkpointer, db.StartCheckpointer), starts a producer and dials Temporal,
 // retrying the dial until ctx ends (the server may still be starting).
 func Connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Deps, error) {
 	for _, spec := range append(WindowPipelines(), pipelines.Sensors(cfg.SensorGrace)) {
