@@ -35,7 +35,7 @@ func Open(url string, log *slog.Logger) (*gorm.DB, error) {
 	case IsPostgres(url):
 		dialector = postgres.Open(url)
 	default:
-		sqliteFile = strings.TrimPrefix(url, "sqlite://")
+		sqliteFile = sqlitePath(url)
 		if err := os.MkdirAll(filepath.Dir(sqliteFile), 0o755); err != nil {
 			return nil, fmt.Errorf("create directory for %s: %w", sqliteFile, err)
 		}
@@ -80,8 +80,11 @@ func StartCheckpointer(url string, interval time.Duration, log *slog.Logger) (*s
 	if IsPostgres(url) {
 		return nil, nil
 	}
-	return sqlitefile.StartCheckpointer(sqliteDriver, strings.TrimPrefix(url, "sqlite://"), interval, log)
+	return sqlitefile.StartCheckpointer(sqliteDriver, sqlitePath(url), interval, log)
 }
+
+// sqlitePath is the file a SQLite results url names: a path, with or without sqlite://.
+func sqlitePath(url string) string { return strings.TrimPrefix(url, "sqlite://") }
 
 // sqliteDriver is the database/sql name of the SQLite driver beneath gorm's dialector (mattn's).
 const sqliteDriver = "sqlite3"
@@ -128,7 +131,7 @@ var ErrNoDatabase = errors.New("no results database")
 // missing. A PostgreSQL server refuses a database it does not have by itself.
 func OpenExisting(url string, log *slog.Logger) (*gorm.DB, error) {
 	if !IsPostgres(url) {
-		file := strings.TrimPrefix(url, "sqlite://")
+		file := sqlitePath(url)
 		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w at %s: run this where the stack keeps its state (`starter dev` makes it), or point -state-dir or -database at it", ErrNoDatabase, file)
 		} else if err != nil {
