@@ -83,6 +83,8 @@ type Latency struct {
 
 // JoinResult is everything the bench measured.
 type JoinResult struct {
+	// Machine is the machine's speed at the reference work, measured before the stack starts.
+	Machine Reference
 	// CeilingAccepted is SignalWithStart calls per second the server returned from;
 	// CeilingApplied is how fast the started workflows took their signal and completed.
 	CeilingAccepted, CeilingApplied float64
@@ -108,6 +110,11 @@ func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Log
 		return JoinResult{}, fmt.Errorf("join bench: shard counts must be at least 1, got %v", opts.Shards)
 	}
 	res := JoinResult{CeilingCalls: opts.CeilingCalls}
+	var err error
+	if res.Machine, err = MeasureReference(); err != nil {
+		return res, fmt.Errorf("reference work: %w", err)
+	}
+	fmt.Fprintf(out, "machine: %s\n", res.Machine)
 	temporalDB, dropTemporalDB, err := temporalDatabase(opts.TemporalDatabase, log)
 	if err != nil {
 		return res, err

@@ -59,6 +59,7 @@ func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
 		store = "PostgreSQL"
 	}
 	fmt.Fprintf(out, "\njoin bench (embedded stack: kfake, Temporal on %s, SQLite results)\n", store)
+	fmt.Fprintf(out, "  machine: %s\n", r.Machine)
 	fmt.Fprintf(out, "  server ceiling: SignalWithStart accepted %.0f/s, applied (started, signalled, completed) %.0f/s\n", r.CeilingAccepted, r.CeilingApplied)
 	fmt.Fprintf(out, "  server ceiling: CPU %s per workflow\n", cpuMs(r.CeilingUsage.CPUPer(r.CeilingCalls)))
 	if r.StartCeiling > 0 {
@@ -245,6 +246,7 @@ func benchCeiling(ctx context.Context, args []string, out io.Writer, log *slog.L
 // as a share of the ceiling that bounds it (the server's workflow rate for per-event joins,
 // the plain in-memory consumer for windows), beside the ceilings themselves.
 func printAll(out io.Writer, jr bench.JoinResult, wr bench.WindowResult, others []bench.Ceiling) {
+	fmt.Fprintf(out, "\nmachine: %s\n", jr.Machine)
 	fmt.Fprintln(out, "\n| scenario | mode | per second | actions / 1,000 | history events / 1,000 | p50 | p99 | peak RSS | written per record | CPU per record | vs ceiling |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|")
 	// row prints one scenario; n is the records or events it counts per (0: no such column).

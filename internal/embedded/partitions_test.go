@@ -82,7 +82,7 @@ func TestTasksLeftInOtherPartitionsAreRun(t *testing.T) {
 // namespace id's 16 bytes and then the partition's name, "/_sys/NAME/N" for those.
 func tasksOutsideFirstPartition(t *testing.T, path string) int {
 	t.Helper()
-	db, err := sql.Open(sqliteDriver, "file:"+path)
+	db, err := sql.Open(SQLiteDriver, "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}

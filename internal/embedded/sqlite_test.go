@@ -24,13 +24,13 @@ func TestTemporalSQLiteFileHasSmallPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strconv.Itoa(sqlitefile.CheckpointPages(temporalPageSize))
+	want := strconv.Itoa(sqlitefile.CheckpointPages(TemporalPageSize))
 	if got := conf.ConnectAttributes["wal_autocheckpoint"]; got != want {
 		t.Errorf("wal_autocheckpoint %q, want %s", got, want)
 	}
-	empty, size, err := sqlitefile.Prepare(sqliteDriver, file, 4096)
-	if err != nil || empty || size != temporalPageSize {
-		t.Errorf("the file: no tables %v, page size %d, %v; want its schema in %d-byte pages", empty, size, err, temporalPageSize)
+	empty, size, err := sqlitefile.Prepare(SQLiteDriver, file, 4096)
+	if err != nil || empty || size != TemporalPageSize {
+		t.Errorf("the file: no tables %v, page size %d, %v; want its schema in %d-byte pages", empty, size, err, TemporalPageSize)
 	}
 	// Opening it again keeps the file, its schema and its namespaces.
 	if _, err := sqliteConfig(opts); err != nil {
@@ -41,7 +41,7 @@ func TestTemporalSQLiteFileHasSmallPages(t *testing.T) {
 // indexesOf lists the indexes of the visibility table in the SQLite file at path.
 func indexesOf(t *testing.T, path string) map[string]bool {
 	t.Helper()
-	db, err := sql.Open(sqliteDriver, "file:"+path)
+	db, err := sql.Open(SQLiteDriver, "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	}
 	t := &Temporal{server: srv, metrics: metricsScope, Address: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))}
 	if opts.PostgresURL == "" {
-		if t.checkpointer, err = sqlitefile.StartCheckpointer(sqliteDriver, opts.DatabaseFile, sqlitefile.CheckpointEvery, opts.Logger); err != nil {
+		if t.checkpointer, err = sqlitefile.StartCheckpointer(SQLiteDriver, opts.DatabaseFile, sqlitefile.CheckpointEvery, opts.Logger); err != nil {
 			_ = srv.Stop()
 			closeMetrics()
 			return nil, err
@@ -249,15 +249,16 @@ func persistence(opts TemporalOptions, logger log.Logger) (stores, error) {
 	return stores{name: "sqlite", main: conf, visibility: conf}, err
 }
 
-// sqliteDriver is the database/sql name of the SQLite driver the server's plugin uses.
-const sqliteDriver = "sqlite"
+// SQLiteDriver is the database/sql name of the SQLite driver the server's plugin uses: the
+// pure-Go one, which the plugin imports.
+const SQLiteDriver = "sqlite"
 
-// temporalPageSize is the page size of a new Temporal SQLite file, SQLite's smallest.
+// TemporalPageSize is the page size of a new Temporal SQLite file, SQLite's smallest.
 // Measured with the bench's ceiling probe (1,000 workflows started, signalled and
 // completed, two runs each): 4,096-byte pages and SQLite's checkpoint every 1,000 pages
 // wrote 2.0 MB per workflow; 512-byte pages with the WAL checkpointed at 16 MiB, 0.47 to
 // 0.48 MB, at 56 to 73 workflows/s against 53 to 62.
-const temporalPageSize = 512
+const TemporalPageSize = 512
 
 func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 	conf := &config.SQL{
@@ -272,7 +273,7 @@ func sqliteConfig(opts TemporalOptions) (*config.SQL, error) {
 	if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o755); err != nil {
 		return nil, fmt.Errorf("create directory for %s: %w", opts.DatabaseFile, err)
 	}
-	empty, pageSize, err := sqlitefile.Prepare(sqliteDriver, opts.DatabaseFile, temporalPageSize)
+	empty, pageSize, err := sqlitefile.Prepare(SQLiteDriver, opts.DatabaseFile, TemporalPageSize)
 	if err != nil {
 		return nil, err
 	}

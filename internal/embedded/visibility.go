@@ -27,7 +27,7 @@ var keptVisibilityIndexes = map[string]bool{
 // path, and says which it dropped: none once it has run. The full-text tables of the
 // keyword-list and text attributes stay, kept current by the schema's triggers.
 func lightenVisibility(path string) (dropped []string, err error) {
-	db, err := sql.Open(sqliteDriver, "file:"+path)
+	db, err := sql.Open(SQLiteDriver, "file:"+path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
