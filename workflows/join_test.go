@@ -460,9 +460,13 @@ func backlog(prefix, topic string, from int64, n int, pad func(i int) string) []
 func TestJoinShardCarriesALargeBacklog(t *testing.T) {
 	// The worker's allowance for one stretch of workflow code, as the real worker has it:
 	// packing thousands of rows takes longer than the SDK's default under the race detector.
+	// The test's own limit on real time waited for a local activity goes from the SDK's 3 s
+	// to a minute for the same reason: under -race on a slower machine of the same size,
+	// finishing 1,500 events' rows took longer than 3 s.
 	newEnv := func(t *testing.T, rec *finishRecorder) *testsuite.TestWorkflowEnvironment {
 		env := newJoinEnv(t, rec)
 		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: TaskDeadlockTimeout})
+		env.SetTestTimeout(time.Minute)
 		return env
 	}
 	t.Run("packed under the limit", func(t *testing.T) {
