@@ -19,6 +19,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/joinsim"
 	"github.com/tributary-dev/tributary/internal/kafkaio"
+	"github.com/tributary-dev/tributary/internal/metrics"
 	"github.com/tributary-dev/tributary/internal/progress"
 	"github.com/tributary-dev/tributary/schemas"
 	"github.com/tributary-dev/tributary/workflows"
@@ -83,7 +84,8 @@ type Latency struct {
 
 // JoinResult is everything the bench measured.
 type JoinResult struct {
-	// Machine is the machine's speed at the reference work, measured before the stack starts.
+	// Machine is the machine's speed at the reference work, measured before the stack
+	// starts (not by a run of the ceiling alone).
 	Machine Reference
 	// CeilingAccepted is SignalWithStart calls per second the server returned from;
 	// CeilingApplied is how fast the started workflows took their signal and completed.
@@ -91,12 +93,16 @@ type JoinResult struct {
 	// CeilingCalls is how many workflows the ceiling probe started.
 	CeilingCalls int
 	CeilingUsage Usage
+	// CeilingRequests is the server's persistence requests (main and visibility stores) per
+	// workflow of the probe: on SQLite each is a turn on the one connection.
+	CeilingRequests float64
 	// StartCeiling is how fast workflows started with their input and eager execution, as
 	// the bridge starts a per-event join, completed (as many as CeilingCalls).
-	StartCeiling      float64
-	StartCeilingUsage Usage
-	PerEvent          Throughput
-	PerEventLatency   Latency
+	StartCeiling         float64
+	StartCeilingUsage    Usage
+	StartCeilingRequests float64
+	PerEvent             Throughput
+	PerEventLatency      Latency
 	// Sharded are the sharded runs, one per shard count of JoinOptions.Shards.
 	Sharded []ShardedRuns
 	// Original is the sharded join at the original system's rate (OriginalRate), with the
@@ -110,11 +116,13 @@ func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Log
 		return JoinResult{}, fmt.Errorf("join bench: shard counts must be at least 1, got %v", opts.Shards)
 	}
 	res := JoinResult{CeilingCalls: opts.CeilingCalls}
-	var err error
-	if res.Machine, err = MeasureReference(); err != nil {
-		return res, fmt.Errorf("reference work: %w", err)
+	if !opts.CeilingOnly {
+		var err error
+		if res.Machine, err = MeasureReference(); err != nil {
+			return res, fmt.Errorf("reference work: %w", err)
+		}
+		fmt.Fprintf(out, "machine: %s\n", res.Machine)
 	}
-	fmt.Fprintf(out, "machine: %s\n", res.Machine)
 	temporalDB, dropTemporalDB, err := temporalDatabase(opts.TemporalDatabase, log)
 	if err != nil {
 		return res, err
@@ -144,18 +152,22 @@ func RunJoin(ctx context.Context, opts JoinOptions, out io.Writer, log *slog.Log
 		return res, err
 	}
 	mark := markUsage()
-	if res.CeilingAccepted, res.CeilingApplied, err = b.ceiling(ctx, opts.CeilingCalls); err != nil {
+	ceiling, err := b.ceiling(ctx, opts.CeilingCalls)
+	if err != nil {
 		return res, err
 	}
+	res.CeilingAccepted, res.CeilingApplied, res.CeilingRequests = ceiling.accepted, ceiling.applied, ceiling.requests
 	res.CeilingUsage = mark.since()
 	if opts.CeilingOnly {
 		stop()
 		return res, nil
 	}
 	mark = markUsage()
-	if res.StartCeiling, err = b.startCeiling(ctx, opts.CeilingCalls); err != nil {
+	starts, err := b.startCeiling(ctx, opts.CeilingCalls)
+	if err != nil {
 		return res, err
 	}
+	res.StartCeiling, res.StartCeilingRequests = starts.applied, starts.requests
 	res.StartCeilingUsage = mark.since()
 	if opts.PerEventEvents > 0 {
 		if res.PerEvent, err = b.throughput(ctx, "pe", opts.PerEventEvents, running); err != nil {
@@ -357,7 +369,7 @@ func (b *bencher) latency(ctx context.Context, run string, rate float64, d time.
 
 // ceiling measures the server alone: n SignalWithStart calls, 32 at a time, each starting a
 // workflow that takes its signal and ends.
-func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64, err error) {
+func (b *bencher) ceiling(ctx context.Context, n int) (probed, error) {
 	fmt.Fprintf(b.out, "ceiling: %d SignalWithStart calls to new workflows, 32 at a time\n", n)
 	c := b.deps.Temporal
 	return b.probe(ctx, n, workflows.CeilingWorkflowID, func(i int) error {
@@ -369,21 +381,27 @@ func (b *bencher) ceiling(ctx context.Context, n int) (accepted, applied float64
 
 // startCeiling measures the server the way a per-event join is started: n workflows
 // started with their input and eager execution, 32 at a time, each ending at once.
-func (b *bencher) startCeiling(ctx context.Context, n int) (applied float64, err error) {
+func (b *bencher) startCeiling(ctx context.Context, n int) (probed, error) {
 	fmt.Fprintf(b.out, "ceiling: %d eager starts of workflows with their input, 32 at a time\n", n)
 	c := b.deps.Temporal
-	_, applied, err = b.probe(ctx, n, workflows.StartCeilingWorkflowID, func(i int) error {
+	return b.probe(ctx, n, workflows.StartCeilingWorkflowID, func(i int) error {
 		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.StartCeilingWorkflowID(i), TaskQueue: workflows.TaskQueue,
 			EnableEagerStart: true}, workflows.WorkflowStartCeiling, schemas.JoinSignal{})
 		return err
 	})
-	return applied, err
+}
+
+// probed is what one probe measured: calls answered and workflows completed per second,
+// and the server's persistence requests per workflow.
+type probed struct {
+	accepted, applied, requests float64
 }
 
 // probe makes n calls, 32 at a time, each starting the workflow id(i), and returns the
 // calls answered per second and the workflows completed per second, until the last closed.
-func (b *bencher) probe(ctx context.Context, n int, id func(int) string, call func(i int) error) (accepted, applied float64, err error) {
+func (b *bencher) probe(ctx context.Context, n int, id func(int) string, call func(i int) error) (probed, error) {
 	c := b.deps.Temporal
+	requestsBefore := persistenceRequests(b.deps.Metrics)
 	ids := make(chan int)
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -406,7 +424,7 @@ func (b *bencher) probe(ctx context.Context, n int, id func(int) string, call fu
 	wg.Wait()
 	acceptedIn := time.Since(start)
 	if err, _ := failed.Load().(error); err != nil {
-		return 0, 0, fmt.Errorf("start: %w", err)
+		return probed{}, fmt.Errorf("start: %w", err)
 	}
 	bar := progress.New(b.out, "  completed", n)
 	var done atomic.Int64
@@ -425,14 +443,42 @@ func (b *bencher) probe(ctx context.Context, n int, id func(int) string, call fu
 	wg.Wait()
 	bar.Done()
 	if err, _ := failed.Load().(error); err != nil {
-		return 0, 0, fmt.Errorf("ceiling workflow: %w", err)
+		return probed{}, fmt.Errorf("ceiling workflow: %w", err)
 	}
 	// The last workflow's close time bounds the applied rate.
 	last, err := lastClose(ctx, c, n, id)
 	if err != nil {
-		return 0, 0, err
+		return probed{}, err
 	}
-	return float64(n) / acceptedIn.Seconds(), float64(n) / last.Sub(start).Seconds(), nil
+	// The server's counters reach the registry once per report: wait for the report that
+	// counts the last workflow's close.
+	select {
+	case <-ctx.Done():
+		return probed{}, ctx.Err()
+	case <-time.After(metrics.ReportInterval + 100*time.Millisecond):
+	}
+	return probed{
+		accepted: float64(n) / acceptedIn.Seconds(),
+		applied:  float64(n) / last.Sub(start).Seconds(),
+		requests: (persistenceRequests(b.deps.Metrics) - requestsBefore) / float64(n),
+	}, nil
+}
+
+// persistenceRequests is the embedded server's persistence requests so far, to its main
+// and visibility stores alike; zero where its metrics are not gathered.
+func persistenceRequests(m *metrics.Set) float64 {
+	// Gather returns every family it could read beside the error of any it could not
+	// (registries that name one family differently): the server's counters are among them.
+	families, _ := m.Gather()
+	var n float64
+	for _, f := range families {
+		if name := f.GetName(); name == "persistence_requests" || name == "visibility_persistence_requests" {
+			for _, m := range f.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
 
 func lastClose(ctx context.Context, c client.Client, n int, id func(int) string) (time.Time, error) {

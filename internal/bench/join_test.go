@@ -45,3 +45,33 @@ func TestAwaitStopsWhenInterrupted(t *testing.T) {
 		t.Fatal("await still waiting 30 s after the interruption")
 	}
 }
+
+// TestProbeCountsTheServersRequests runs both ceiling probes on a fresh embedded stack, a
+// few workflows each: every workflow completes, and the server's persistence requests
+// are counted per workflow (a start, a task and a close each take at least one).
+func TestProbeCountsTheServersRequests(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	deps, stopStack, err := freshStack(ctx, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopStack()
+	b := &bencher{deps: deps, out: io.Discard, log: log}
+	stopRoles, _, err := b.roles(ctx, deps.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopRoles()
+	const n = 20
+	for name, probe := range map[string]func(context.Context, int) (probed, error){"SignalWithStart": b.ceiling, "eager start": b.startCeiling} {
+		p, err := probe(ctx, n)
+		if err != nil {
+			t.Fatalf("%s probe: %v", name, err)
+		}
+		t.Logf("%s probe: %.1f workflows/s, %.1f persistence requests per workflow", name, p.applied, p.requests)
+		if p.applied <= 0 || p.requests < 3 {
+			t.Errorf("%s probe: %.1f workflows/s, %.1f persistence requests per workflow; want both measured, at least 3 requests", name, p.applied, p.requests)
+		}
+	}
+}

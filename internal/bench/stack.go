@@ -40,6 +40,8 @@ func freshStack(ctx context.Context, log *slog.Logger, adjust func(*config.Confi
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
+	// The server's own metrics beside the process's: the ceiling counts its persistence requests.
+	deps.Metrics.Include(stack.Metrics)
 	return deps, func() {
 		deps.Close()
 		stack.Close()

@@ -61,10 +61,10 @@ func printBench(out io.Writer, r bench.JoinResult, temporalDB string) {
 	fmt.Fprintf(out, "\njoin bench (embedded stack: kfake, Temporal on %s, SQLite results)\n", store)
 	fmt.Fprintf(out, "  machine: %s\n", r.Machine)
 	fmt.Fprintf(out, "  server ceiling: SignalWithStart accepted %.0f/s, applied (started, signalled, completed) %.0f/s\n", r.CeilingAccepted, r.CeilingApplied)
-	fmt.Fprintf(out, "  server ceiling: CPU %s per workflow\n", cpuMs(r.CeilingUsage.CPUPer(r.CeilingCalls)))
+	fmt.Fprintf(out, "  server ceiling: CPU %s and %.1f persistence requests per workflow\n", cpuMs(r.CeilingUsage.CPUPer(r.CeilingCalls)), r.CeilingRequests)
 	if r.StartCeiling > 0 {
-		fmt.Fprintf(out, "  server ceiling: started eagerly with their input, completed %.0f/s, CPU %s per workflow\n", r.StartCeiling,
-			cpuMs(r.StartCeilingUsage.CPUPer(r.CeilingCalls)))
+		fmt.Fprintf(out, "  server ceiling: started eagerly with their input, completed %.0f/s, CPU %s and %.1f persistence requests per workflow\n", r.StartCeiling,
+			cpuMs(r.StartCeilingUsage.CPUPer(r.CeilingCalls)), r.StartCeilingRequests)
 	}
 	fmt.Fprintln(out, "\n  mode                 events   events/s     calls/event   vs ceiling   vs eager   CPU/event")
 	row := func(name string, t bench.Throughput) {

@@ -20,6 +20,7 @@ func TestBenchTable(t *testing.T) {
 			{Shards: 1, Latency: bench.Latency{Rate: 200, Events: 4000, Usage: bench.Usage{CPU: 20 * time.Second}}},
 		},
 		Original: bench.Latency{Rate: 5, Events: 100},
+		Machine:  bench.Reference{CPU: "Model 7", Cores: 2, RowDecode: 3 * time.Microsecond, SQLiteCommit: 90 * time.Microsecond},
 	}
 	wr := bench.WindowResult{Plain: map[string]float64{"likes": 100000},
 		Runs: []bench.WindowRun{{Pipeline: "likes", Mode: "pre-aggregated", Records: 50000, Elapsed: time.Second, Updates: 100, HistoryEvents: 600, Produced: 80000}}}
@@ -27,6 +28,7 @@ func TestBenchTable(t *testing.T) {
 	printAll(&out, jr, wr, []bench.Ceiling{{Store: "PostgreSQL", Accepted: 300, Applied: 100, Usage: bench.Usage{PeakRSS: 200 << 20}}})
 	table := out.String()
 	for _, want := range []string{
+		"machine: Model 7, 2 cores; a join row decoded in 3µs, a SQLite commit (the server's driver and settings) in 90µs",
 		"| server | SignalWithStart calls answered (ceiling) | 120 |",
 		"| server on PostgreSQL | SignalWithStart calls answered (ceiling) | 300 |",
 		"| server | workflows started, signalled, completed (ceiling) | 40 | – | – | – | – | 0 MiB | 0 B | 5.00ms | – |",                          // 10 s of CPU for 2,000 workflows

@@ -281,8 +281,12 @@ func tallyScope(reg prometheus.Registerer) (tally.Scope, interface{ Close() erro
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,
 		SanitizeOptions: &tallyprom.DefaultSanitizerOpts,
-	}, time.Second)
+	}, ReportInterval)
 }
+
+// ReportInterval is how often a tally scope's values reach its registry: a reading of the
+// registry lags what was counted by up to this long.
+const ReportInterval = time.Second
 
 // sdkHandler is the SDK's metrics interface over a tally scope.
 type sdkHandler struct{ scope tally.Scope }
