@@ -398,7 +398,8 @@ type probed struct {
 }
 
 // probe makes n calls, 32 at a time, each starting the workflow id(i), and returns the
-// calls answered per second and the workflows completed per second, until the last closed.
+// calls answered per second, the workflows completed per second until the last closed, and
+// the server's persistence requests per workflow.
 func (b *bencher) probe(ctx context.Context, n int, id func(int) string, call func(i int) error) (probed, error) {
 	c := b.deps.Temporal
 	requestsBefore := persistenceRequests(b.deps.Metrics)
@@ -473,8 +474,8 @@ func persistenceRequests(m *metrics.Set) float64 {
 	var n float64
 	for _, f := range families {
 		if name := f.GetName(); name == "persistence_requests" || name == "visibility_persistence_requests" {
-			for _, m := range f.GetMetric() {
-				n += m.GetCounter().GetValue()
+			for _, series := range f.GetMetric() {
+				n += series.GetCounter().GetValue()
 			}
 		}
 	}
