@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,8 +21,9 @@ import (
 // Reference is how fast this machine does the two pieces of work that bound the join's
 // figures, measured alone before the scenarios. The machines this project is measured on
 // are VMs of one size whose speed differs from one to the next by more than any change
-// moves a rate (the same code decoded a join row in 1.25 µs on one and 3.2 µs on another),
-// so a rate is read beside its machine's reference, not against another machine's rate.
+// moves a rate (the same code routed a join row, `go test -bench JoinRoute ./bridge`, in
+// 1.2 to 1.3 µs on one and 3.0 to 3.5 µs on another), so a rate is read beside its
+// machine's reference, not against another machine's rate.
 type Reference struct {
 	// CPU is the processor's model name and Cores how many the process may use.
 	CPU   string
@@ -113,12 +115,21 @@ func timeSQLiteCommits(path string) (time.Duration, error) {
 	if _, _, err := sqlitefile.Prepare(driver, path, embedded.TemporalPageSize); err != nil {
 		return 0, err
 	}
-	db, err := sql.Open(driver, "file:"+path+"?_pragma=journal_mode=wal&_pragma=synchronous=NORMAL")
+	// The pragmas as the server's SQLite plugin passes them to the driver.
+	dsn := url.Values{}
+	for name, value := range embedded.TemporalPragmas() {
+		dsn.Add("_pragma", name+"="+value)
+	}
+	db, err := sql.Open(driver, "file:"+path+"?"+dsn.Encode())
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != embedded.TemporalPragmas()["journal_mode"] {
+		return 0, fmt.Errorf("reference file %s in journal mode %q (%v), want the server's", path, mode, err)
+	}
 	for _, stmt := range []string{
 		"CREATE TABLE rows (id INTEGER PRIMARY KEY, run TEXT NOT NULL, data BLOB NOT NULL)",
 		"CREATE INDEX rows_by_run ON rows (run, id)",
